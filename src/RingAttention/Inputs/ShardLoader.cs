@@ -1,0 +1,55 @@
+using System.Runtime.CompilerServices;
+using RingAttention.Cpu;
+using RingAttention.Kernels;
+using RingAttention.Layouts;
+using RingAttention.Ring;
+
+namespace RingAttention.Inputs;
+
+/// <summary>Fills a rank's Q, K and V from a source, reading only the rows the layout gives that rank.</summary>
+public static class ShardLoader
+{
+    /// <summary>Reads the rank's rows of Q, K and V into <paramref name="tensors"/> (in the backend's memory).</summary>
+    public static unsafe void Load(ITensorSource source, AttentionOptions options, ISequenceLayout layout, int rank, IAttentionBackend backend, RankTensors tensors)
+    {
+        Guard.That(source.SequenceLength == layout.SequenceLength, nameof(source), $"a sequence of {layout.SequenceLength} tokens", source.SequenceLength);
+        foreach (var (tensor, buffer, width) in new[]
+                 {
+                     (QkvTensor.Q, tensors.Q, options.QueryRowElements),
+                     (QkvTensor.K, tensors.K, options.KeyRowElements),
+                     (QkvTensor.V, tensors.V, options.KeyRowElements),
+                 })
+        {
+            LoadTensor(source, options, layout, rank, backend, tensor, buffer, width);
+        }
+    }
+
+    private static unsafe void LoadTensor(ITensorSource source, AttentionOptions options, ISequenceLayout layout, int rank,
+        IAttentionBackend backend, QkvTensor tensor, BackendBuffer buffer, int width)
+    {
+        int local = layout.LocalLength(rank);
+        int elementSize = ElementTypes.SizeOf(options.ElementType);
+        var segments = layout.Segments(rank);
+        long rowBytes = (long)width * elementSize;
+        long bytes = options.Batch * local * rowBytes;
+        // Host backends are written in place; device backends get one upload from a staging copy.
+        byte[]? staging = backend.IsHostMemory ? null : GC.AllocateUninitializedArray<byte>(checked((int)bytes), pinned: true);
+        byte* target = staging is null ? (byte*)buffer.Address : (byte*)Unsafe.AsPointer(ref staging[0]);
+        Parallel.For(0, options.Batch * local, () => new float[width], (item, _, row) =>
+        {
+            int b = item / local, localRow = item % local;
+            int s = 0;
+            while (s + 1 < segments.Count && segments[s + 1].LocalStart <= localRow)
+            {
+                s++;
+            }
+            source.ReadRow(tensor, b, segments[s].GlobalAt(localRow - segments[s].LocalStart), row);
+            StorageConversion.Narrow(row, options.ElementType, target + item * rowBytes);
+            return row;
+        }, _ => { });
+        if (staging is not null)
+        {
+            backend.Upload(staging, buffer);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+namespace RingAttention.Kernels;
+
+/// <summary>
+/// Memory that a backend's kernels and the ring transports address: host memory for the CPU backend, device
+/// memory for CUDA. <see cref="Address"/> is what goes into <see cref="FlashForwardParams"/>.
+/// </summary>
+public abstract class BackendBuffer : IDisposable
+{
+    /// <summary>Address of the first byte.</summary>
+    public abstract nint Address { get; }
+
+    /// <summary>Size in bytes.</summary>
+    public abstract long Bytes { get; }
+
+    /// <summary>Releases the memory if this buffer owns it.</summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases owned memory.</summary>
+    protected abstract void Dispose(bool disposing);
+}
+
+/// <summary>
+/// The block-kernel contract every backend implements (CPU now, CUDA later): memory it can address, the
+/// forward block kernel that continues a running state, and the finalize step. Calls are ordered: a backend may
+/// run them asynchronously (a GPU stream), and <see cref="Synchronize"/> waits for all of them.
+/// </summary>
+public interface IAttentionBackend : IDisposable
+{
+    /// <summary>Short name (cpu, cuda).</summary>
+    string Name { get; }
+
+    /// <summary>One line describing the device and how it is used (threads, SIMD width, GPU name).</summary>
+    string Description { get; }
+
+    /// <summary>Whether buffers live in this process's host memory (the CPU backend), so spans can be wrapped without copies.</summary>
+    bool IsHostMemory { get; }
+
+    /// <summary>Allocates <paramref name="bytes"/> bytes, 64-byte aligned, contents undefined.</summary>
+    BackendBuffer Allocate(long bytes);
+
+    /// <summary>Copies host bytes into the buffer at <paramref name="offset"/>.</summary>
+    void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0);
+
+    /// <summary>Copies bytes of the buffer at <paramref name="offset"/> to host memory (after pending work).</summary>
+    void Download(BackendBuffer source, long offset, Span<byte> destination);
+
+    /// <summary>Sets <paramref name="count"/> fp32 values starting at <paramref name="offset"/> bytes to <paramref name="value"/>.</summary>
+    void Fill(BackendBuffer buffer, long offset, long count, float value);
+
+    /// <summary>Runs the block kernel: continues the running state in <paramref name="args"/> over its keys.</summary>
+    void Forward(in FlashForwardParams args);
+
+    /// <summary>Writes O and LSE from the running state.</summary>
+    void Finalize(in FlashFinalizeParams args);
+
+    /// <summary>Waits until every call made so far has completed.</summary>
+    void Synchronize();
+}

@@ -1,0 +1,107 @@
+using RingAttention.Kernels;
+using RingAttention.Layouts;
+
+namespace RingAttention.Ring;
+
+/// <summary>
+/// Emulation mode: P virtual ranks on one device, each with its own shards, exchanging K/V through
+/// <see cref="InProcessRing"/> and stepped by the same <see cref="RingDriver"/> as real ranks.
+/// </summary>
+public sealed class EmulatedRing : IDisposable
+{
+    private readonly RingRank[] _ranks;
+    private readonly IRingTransport[] _transports;
+
+    /// <summary>Allocates every virtual rank's tensors and state on <paramref name="backend"/>.</summary>
+    public EmulatedRing(AttentionOptions options, ISequenceLayout layout, IAttentionBackend backend)
+    {
+        options.Validate();
+        Options = options;
+        Layout = layout;
+        Backend = backend;
+        _transports = InProcessRing.Create(layout.Ranks);
+        _ranks = new RingRank[layout.Ranks];
+        for (int rank = 0; rank < layout.Ranks; rank++)
+        {
+            var tensors = RankTensors.Allocate(backend, options, layout.LocalLength(rank));
+            _ranks[rank] = new RingRank(options, layout, _transports[rank], backend, tensors);
+        }
+    }
+
+    /// <summary>The shared problem.</summary>
+    public AttentionOptions Options { get; }
+
+    /// <summary>The sequence layout.</summary>
+    public ISequenceLayout Layout { get; }
+
+    /// <summary>The device all virtual ranks share.</summary>
+    public IAttentionBackend Backend { get; }
+
+    /// <summary>The virtual ranks, in rank order.</summary>
+    public IReadOnlyList<RingRank> Ranks => _ranks;
+
+    /// <summary>Runs one forward pass over all virtual ranks.</summary>
+    public RankReport[] Forward(IProgress<int>? stepProgress = null) => RingDriver.Forward(_ranks, stepProgress);
+
+    /// <summary>
+    /// Attention over full-sequence host tensors by way of the ring: shards Q, K, V by <paramref name="layout"/>,
+    /// runs P virtual ranks, and gathers O [batch, N, heads, headDim] and LSE [batch, heads, N].
+    /// </summary>
+    public static RankReport[] Attention<T>(AttentionOptions options, ISequenceLayout layout, IAttentionBackend backend,
+        ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> o, Span<float> lse) where T : unmanaged
+    {
+        options.Validate();
+        Guard.That(ElementTypes.Of<T>() == options.ElementType, nameof(T), $"the element type {options.ElementType}", typeof(T).Name);
+        int n = layout.SequenceLength;
+        Guard.Length(q.Length, (long)options.Batch * n * options.QueryRowElements, "batch × N × heads × headDim");
+        Guard.Length(k.Length, (long)options.Batch * n * options.KeyRowElements, "batch × N × kvHeads × headDim");
+        Guard.Length(v.Length, (long)options.Batch * n * options.KeyRowElements, "batch × N × kvHeads × headDim");
+        Guard.Length(o.Length, (long)options.Batch * n * options.QueryRowElements, "batch × N × heads × headDim");
+        Guard.Length(lse.Length, (long)options.Batch * options.Heads * n, "batch × heads × N");
+        using var ring = new EmulatedRing(options, layout, backend);
+        foreach (var rank in ring._ranks)
+        {
+            ShardInto(backend, layout, rank.Rank, options.Batch, options.QueryRowElements, q, rank.Tensors.Q);
+            ShardInto(backend, layout, rank.Rank, options.Batch, options.KeyRowElements, k, rank.Tensors.K);
+            ShardInto(backend, layout, rank.Rank, options.Batch, options.KeyRowElements, v, rank.Tensors.V);
+        }
+        var reports = ring.Forward();
+        foreach (var rank in ring._ranks)
+        {
+            UnshardFrom(backend, layout, rank.Rank, options.Batch, options.QueryRowElements, rank.Tensors.O, o);
+            // LSE [batch, heads, N] shards along its last axis: batch × heads rows of width 1.
+            UnshardFrom(backend, layout, rank.Rank, options.Batch * options.Heads, 1, rank.Tensors.Lse, lse);
+        }
+        return reports;
+    }
+
+    private static void ShardInto<T>(IAttentionBackend backend, ISequenceLayout layout, int rank, int batch, int width, ReadOnlySpan<T> full, BackendBuffer target)
+        where T : unmanaged
+    {
+        var shard = new T[(long)batch * layout.LocalLength(rank) * width];
+        layout.Shard(rank, full, shard, batch, width);
+        backend.Upload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(shard.AsSpan()), target);
+    }
+
+    private static void UnshardFrom<T>(IAttentionBackend backend, ISequenceLayout layout, int rank, int batch, int width, BackendBuffer source, Span<T> full)
+        where T : unmanaged
+    {
+        var shard = new T[(long)batch * layout.LocalLength(rank) * width];
+        backend.Download(source, 0, System.Runtime.InteropServices.MemoryMarshal.AsBytes(shard.AsSpan()));
+        layout.Unshard(rank, shard, full, batch, width);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var rank in _ranks)
+        {
+            rank.Dispose();
+            rank.Tensors.Dispose();
+        }
+        foreach (var transport in _transports)
+        {
+            transport.Dispose();
+        }
+    }
+}

@@ -1,0 +1,38 @@
+namespace RingAttention.Ring;
+
+/// <summary>Time one ring step spent computing and waiting for its exchange.</summary>
+/// <param name="ComputeSeconds">Block-kernel time of the step.</param>
+/// <param name="WaitSeconds">Time blocked in the exchange's wait after compute (exchange time not hidden).</param>
+/// <param name="ExchangeBytes">Bytes sent in the step's exchange (K and V).</param>
+public readonly record struct StepTiming(double ComputeSeconds, double WaitSeconds, long ExchangeBytes);
+
+/// <summary>What one rank did in one forward pass.</summary>
+public sealed record RankReport
+{
+    /// <summary>The rank.</summary>
+    public required int Rank { get; init; }
+
+    /// <summary>Rows the rank holds.</summary>
+    public required int LocalLength { get; init; }
+
+    /// <summary>Per-step figures, in ring order.</summary>
+    public required IReadOnlyList<StepTiming> Steps { get; init; }
+
+    /// <summary>Time in the finalize step.</summary>
+    public required double FinalizeSeconds { get; init; }
+
+    /// <summary>Bytes of memory the rank holds for the pass: its shards, the two K/V receive buffers and the running state.</summary>
+    public required long BytesHeld { get; init; }
+
+    /// <summary>Block-kernel calls made (fully masked block pairs are not called).</summary>
+    public required int KernelCalls { get; init; }
+
+    /// <summary>Total compute time.</summary>
+    public double ComputeSeconds => Steps.Sum(s => s.ComputeSeconds);
+
+    /// <summary>Total exposed exchange time.</summary>
+    public double WaitSeconds => Steps.Sum(s => s.WaitSeconds);
+
+    /// <summary>Total bytes sent.</summary>
+    public long BytesSent => Steps.Sum(s => s.ExchangeBytes);
+}
