@@ -9,7 +9,7 @@ internal static class Guard
     {
         if (actual < min || actual > max)
         {
-            throw new ArgumentOutOfRangeException(name, actual, $"{name}: expected a value in [{min}, {max}], actual {actual}.");
+            throw new ArgumentOutOfRangeException(name, $"{name}: expected a value in [{min}, {max}], actual {actual}.");
         }
     }
 
@@ -17,7 +17,7 @@ internal static class Guard
     {
         if (actual < min)
         {
-            throw new ArgumentOutOfRangeException(name, actual, $"{name}: expected at least {min}, actual {actual}.");
+            throw new ArgumentOutOfRangeException(name, $"{name}: expected at least {min}, actual {actual}.");
         }
     }
 

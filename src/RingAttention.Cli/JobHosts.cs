@@ -1,0 +1,7 @@
+namespace RingAttention.Cli;
+
+/// <summary>Chooses where the job's ranks live.</summary>
+internal static class JobHosts
+{
+    public static IJobHost Create(RunOptions run) => new EmulationHost(run.Ranks);
+}

@@ -1,0 +1,40 @@
+using RingAttention.Reference;
+using RingAttention.Ring;
+
+namespace RingAttention.Cli;
+
+/// <summary>One rank's figures, as gathered to the root.</summary>
+internal sealed record RankSummary(
+    int Rank,
+    int LocalLength,
+    double ComputeSeconds,
+    double WaitSeconds,
+    double FinalizeSeconds,
+    long BytesSent,
+    long BytesHeld,
+    int KernelCalls,
+    VerificationResult Verification,
+    IReadOnlyList<StepTiming> Steps)
+{
+    public static RankSummary From(RankReport report, VerificationResult verification) => new(
+        report.Rank, report.LocalLength, report.ComputeSeconds, report.WaitSeconds, report.FinalizeSeconds,
+        report.BytesSent, report.BytesHeld, report.KernelCalls, verification, report.Steps);
+}
+
+/// <summary>The whole job's result, printed by the root as a table or JSON.</summary>
+internal sealed record JobResult(
+    string Command,
+    string Problem,
+    string Layout,
+    int Ranks,
+    int SequenceLength,
+    string Host,
+    string Backend,
+    double SetupSeconds,
+    double WallSeconds,
+    double Tflops,
+    double VerifySeconds,
+    VerificationResult Verification,
+    double Tolerance,
+    bool Verified,
+    IReadOnlyList<RankSummary> RankSummaries);
