@@ -15,6 +15,8 @@ internal static class JobReportPrinter
         console.WriteLine($"setup     {result.SetupSeconds:F3} s (inputs generated per rank)");
         console.WriteLine($"forward   {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective (4·B·N²·H·D{(result.Problem.Contains("causal=True") ? "/2" : "")})");
 
+        console.WriteLine($"balance   critical path {result.CriticalPathSeconds:F3} s (Σ over steps of the slowest rank: the time with one device per rank)");
+
         var table = new Table().Border(TableBorder.Simple)
             .AddColumns("rank", "rows", "compute s", "exchange wait s", "finalize s", "kernel calls", "sent MiB", "held MiB", "verified rows", "max abs err");
         foreach (var rank in result.RankSummaries)

@@ -37,4 +37,12 @@ internal sealed record JobResult(
     VerificationResult Verification,
     double Tolerance,
     bool Verified,
-    IReadOnlyList<RankSummary> RankSummaries);
+    IReadOnlyList<RankSummary> RankSummaries)
+{
+    /// <summary>
+    /// Σ over steps of the slowest rank's compute and wait: the time P devices working in parallel would take. In
+    /// emulation the ranks share one device, so this, not the wall time, shows a layout's balance.
+    /// </summary>
+    public double CriticalPathSeconds => Enumerable.Range(0, RankSummaries.Max(r => r.Steps.Count))
+        .Sum(step => RankSummaries.Where(r => step < r.Steps.Count).Max(r => r.Steps[step].ComputeSeconds + r.Steps[step].WaitSeconds));
+}
