@@ -1,13 +1,1 @@
-using CommandLine;
-using RingAttention.Cli;
-
-ConsoleSetup.Apply();
-var parser = new Parser(settings =>
-{
-    settings.CaseInsensitiveEnumValues = true;
-    settings.HelpWriter = Console.Error;
-});
-return parser.ParseArguments<RunOptions, InfoOptions>(args).MapResult(
-    (RunOptions options) => CommandRunner.Guarded(() => RunCommand.Execute(options)),
-    (InfoOptions options) => CommandRunner.Guarded(() => InfoCommand.Execute(options)),
-    _ => ExitCodes.BadUsage);
+return RingAttention.Cli.RingAttnCli.Run(args);
