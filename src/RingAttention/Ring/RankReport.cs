@@ -2,7 +2,7 @@ namespace RingAttention.Ring;
 
 /// <summary>Time one ring step spent computing and waiting for its exchange.</summary>
 /// <param name="ComputeSeconds">Block-kernel time of the step.</param>
-/// <param name="WaitSeconds">Time blocked in the exchange's wait after compute (exchange time not hidden).</param>
+/// <param name="WaitSeconds">Time spent posting the exchange and blocked in its wait after compute: exchange time not hidden behind compute.</param>
 /// <param name="ExchangeBytes">Bytes sent in the step's exchange (K and V).</param>
 public readonly record struct StepTiming(double ComputeSeconds, double WaitSeconds, long ExchangeBytes);
 
