@@ -135,7 +135,7 @@ public sealed class LseMergeTests
         var keys = problem.K.AsSpan(from * d, (to - from) * d).ToArray();
         var values = problem.V.AsSpan(from * d, (to - from) * d).ToArray();
         var queries = Enumerable.Repeat(problem.Q.Take(d), to - from).SelectMany(x => x).ToArray();
-        var (o, lse) = NaiveAttention64.Forward(problem.Options, to - from, queries, keys, values);
+        var (o, lse) = NaiveAttention.Forward<double>(problem.Options, to - from, queries, keys, values);
         return (o.Take(d).Select(x => (float)x).ToArray(), (float)lse[0]);
     }
 }

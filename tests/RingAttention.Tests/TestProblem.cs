@@ -17,8 +17,8 @@ internal sealed class TestProblem
         Q = ReadFull(QkvTensor.Q, options.QueryRowElements);
         K = ReadFull(QkvTensor.K, options.KeyRowElements);
         V = ReadFull(QkvTensor.V, options.KeyRowElements);
-        _reference = new Lazy<(double[] O, double[] Lse)>(() => NaiveAttention64.Forward(options, n, Q, K, V));
-        _naive32 = new Lazy<(float[] O, float[] Lse)>(() => NaiveAttention32.Forward(options, n, Q, K, V));
+        _reference = new Lazy<(double[] O, double[] Lse)>(() => NaiveAttention.Forward<double>(options, n, Q, K, V));
+        _naive32 = new Lazy<(float[] O, float[] Lse)>(() => NaiveAttention.Forward<float>(options, n, Q, K, V));
     }
 
     private readonly Lazy<(double[] O, double[] Lse)> _reference;

@@ -42,11 +42,7 @@ public static class SequenceLayouts
     /// </summary>
     public static void Shard<T>(this ISequenceLayout layout, int rank, ReadOnlySpan<T> full, Span<T> shard, int batch, int rowWidth)
     {
-        int local = layout.LocalLength(rank);
-        Guard.AtLeast(batch, 1);
-        Guard.AtLeast(rowWidth, 1);
-        Guard.Length(full.Length, (long)batch * layout.SequenceLength * rowWidth, "batch × N × rowWidth");
-        Guard.Length(shard.Length, (long)batch * local * rowWidth, "batch × local length × rowWidth");
+        CheckShapes(layout, rank, full.Length, shard.Length, batch, rowWidth);
         foreach (var (globalRow, localRow) in RowPairs(layout, rank, batch))
         {
             full.Slice(globalRow * rowWidth, rowWidth).CopyTo(shard.Slice(localRow * rowWidth, rowWidth));
@@ -56,15 +52,19 @@ public static class SequenceLayouts
     /// <summary>Copies a rank's shard [batch, localLength, rowWidth] back into its rows of a full tensor.</summary>
     public static void Unshard<T>(this ISequenceLayout layout, int rank, ReadOnlySpan<T> shard, Span<T> full, int batch, int rowWidth)
     {
-        int local = layout.LocalLength(rank);
-        Guard.AtLeast(batch, 1);
-        Guard.AtLeast(rowWidth, 1);
-        Guard.Length(full.Length, (long)batch * layout.SequenceLength * rowWidth, "batch × N × rowWidth");
-        Guard.Length(shard.Length, (long)batch * local * rowWidth, "batch × local length × rowWidth");
+        CheckShapes(layout, rank, full.Length, shard.Length, batch, rowWidth);
         foreach (var (globalRow, localRow) in RowPairs(layout, rank, batch))
         {
             shard.Slice(localRow * rowWidth, rowWidth).CopyTo(full.Slice(globalRow * rowWidth, rowWidth));
         }
+    }
+
+    private static void CheckShapes(ISequenceLayout layout, int rank, int fullLength, int shardLength, int batch, int rowWidth)
+    {
+        Guard.AtLeast(batch, 1);
+        Guard.AtLeast(rowWidth, 1);
+        Guard.Length(fullLength, (long)batch * layout.SequenceLength * rowWidth, "batch × N × rowWidth", "full.Length");
+        Guard.Length(shardLength, (long)batch * layout.LocalLength(rank) * rowWidth, "batch × local length × rowWidth", "shard.Length");
     }
 
     /// <summary>(row in the full [batch, N] tensor, row in the shard [batch, local]) for every row the rank holds.</summary>
