@@ -39,10 +39,15 @@ internal static class InputSources
             {
                 throw new ArgumentException($"{option}: expected a .npy file, as --q, --k and --v go together; actual none.");
             }
+            foreach (var (option, value) in new[] { ("--q", run.QueryFile!), ("--k", run.KeyFile!), ("--v", run.ValueFile!) })
+            {
+                ExpectFormat(option, value, TensorFileFormat.Npy, "--input for safetensors");
+            }
             files = FileTensorSource.OpenNpy(run.QueryFile!, run.KeyFile!, run.ValueFile!, run.InputLayout);
         }
         else
         {
+            ExpectFormat("--input", run.InputFile!, TensorFileFormat.Safetensors, "--q/--k/--v for .npy");
             files = FileTensorSource.OpenSafetensors(run.InputFile!, run.InputLayout, run.QueryName, run.KeyName, run.ValueName);
         }
         try
@@ -85,6 +90,15 @@ internal static class InputSources
         run.KvHeads = files.KvHeads;
         run.HeadDim = files.HeadDim;
         run.ElementType = files.ElementType;
+    }
+
+    private static void ExpectFormat(string option, string path, TensorFileFormat format, string alternative)
+    {
+        string extension = format == TensorFileFormat.Npy ? ".npy" : ".safetensors";
+        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"{option}: expected a {extension} file (use {alternative}), actual {path}.");
+        }
     }
 
     private static string Show(object value) => value is ElementType type ? $"{type} ({ElementTypes.ShortName(type)})" : value.ToString() ?? "";

@@ -91,7 +91,8 @@ public static class NpyFormat
     {
         string shapeText = shape.Count == 1 ? $"({shape[0]},)" : "(" + string.Join(", ", shape) + ")";
         string dict = $"{{'descr': '{Descr(type)}', 'fortran_order': False, 'shape': {shapeText}, }}";
-        int major = dict.Length + 1 + 10 <= ushort.MaxValue ? 1 : 2;
+        // Version 1.0 unless the padded header overflows its 2-byte length field.
+        int major = (10 + dict.Length + 1 + 63) / 64 * 64 - 10 <= ushort.MaxValue ? 1 : 2;
         int headerStart = major == 1 ? 10 : 12;
         int total = (headerStart + dict.Length + 1 + 63) / 64 * 64;
         var bytes = new byte[total];

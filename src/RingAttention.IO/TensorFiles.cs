@@ -34,24 +34,16 @@ public static class TensorFiles
     /// </summary>
     public static void CheckWritableTarget(string path)
     {
+        if (Directory.Exists(path))
+        {
+            throw new TensorFileException(path, "file", "is a folder, expected a file path");
+        }
         FormatOf(path);
         string folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "";
         if (!Directory.Exists(folder))
         {
             throw new TensorFileException(path, "folder", $"'{folder}' does not exist");
         }
-        if (Directory.Exists(path))
-        {
-            throw new TensorFileException(path, "file", "is a folder, expected a file path");
-        }
     }
 }
 
-/// <summary>Tensor file formats.</summary>
-public enum TensorFileFormat
-{
-    /// <summary>NumPy .npy: one tensor per file.</summary>
-    Npy,
-    /// <summary>safetensors: several named tensors per file.</summary>
-    Safetensors,
-}

@@ -36,11 +36,11 @@ public readonly record struct SequenceTensorGeometry(TensorLayout Layout, int Ba
     /// <summary>Reads a four-axis file shape in <paramref name="layout"/> order.</summary>
     public static SequenceTensorGeometry FromShape(TensorLayout layout, IReadOnlyList<long> shape)
     {
-        if (shape.Count != 4)
+        if (shape.Count != 4 || shape.Any(axis => axis is < 0 or > int.MaxValue))
         {
-            throw new ArgumentException($"expected 4 axes ({Axes(layout)}), actual {shape.Count}", nameof(shape));
+            throw new ArgumentException($"{nameof(shape)}: expected 4 axes ({Axes(layout)}) in [0, {int.MaxValue}], actual {StoredTensor.FormatShape(shape)}.", nameof(shape));
         }
-        var axes = shape.Select(v => (int)Math.Min(v, int.MaxValue)).ToArray();
+        var axes = shape.Select(axis => (int)axis).ToArray();
         return layout == TensorLayout.Bshd
             ? new SequenceTensorGeometry(layout, axes[0], axes[1], axes[2], axes[3])
             : new SequenceTensorGeometry(layout, axes[0], axes[2], axes[1], axes[3]);

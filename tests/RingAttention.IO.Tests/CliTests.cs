@@ -153,7 +153,8 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
             (["--q", "q.npy", "--k", "k.npy", "--v", "absent.npy"], "absent.npy: file: does not exist"),
             (["--q", "q.npy", "--k", "k.npy", "--v", "v.npy", "--heads", "4"], "--heads: 4 conflicts with the input files"),
             (["--q", "q.npy", "--k", "k.npy", "--v", "v.npy", "--lse-out", "nowhere/lse.npy"], "nowhere/lse.npy: folder:"),
-            (["--input", "q.npy"], "q.npy: header length"),
+            (["--input", "q.npy"], "--input: expected a .safetensors file"),
+            (["--q", "q.npy", "--k", "k.npy", "--v", "v.npy", "--lse-out", "o.npy"], "--lse-out: expected a file other than --out"),
         })
         {
             var (code, stdout, stderr) = Ringattn(["run", .. args, "--out", "o.npy", "--ranks", "2"]);

@@ -91,11 +91,20 @@ public sealed class NpyFormatTests : IDisposable
     }
 
     [Fact]
-    public void LargeShapesUseVersionTwoOnlyWhenNeeded()
+    public void HeadersUseVersionTwoOnlyWhenVersionOneCannotHoldThem()
     {
-        var header = NpyFormat.EncodeHeader(ElementType.Float32, [1, 2, 3]);
-        Assert.Equal(1, header[6]);
-        Assert.Equal('\n', (char)header[^1]);
+        var small = NpyFormat.EncodeHeader(ElementType.Float32, [1, 2, 3]);
+        Assert.Equal(1, small[6]);
+        Assert.Equal('\n', (char)small[^1]);
+
+        // 30,000 unit axes make a header longer than version 1.0's 2-byte length can describe.
+        var shape = Enumerable.Repeat(1L, 30_000).Append(3).ToArray();
+        string path = _folder["wide.npy"];
+        TensorBytes.WriteNpy(path, ElementType.Float16, shape, [1f, 2f, 3f]);
+        Assert.Equal(2, File.ReadAllBytes(path)[6]);
+        var (tensor, values) = TensorBytes.ReadNpy(path);
+        Assert.Equal(shape, tensor.Shape);
+        Assert.Equal([1f, 2f, 3f], values);
     }
 
     [Fact]
