@@ -35,13 +35,13 @@ internal static class InputSources
         FileTensorSource files;
         if (npy)
         {
-            foreach (var (option, value) in new[] { ("--q", run.QueryFile), ("--k", run.KeyFile), ("--v", run.ValueFile) }.Where(o => o.Item2 is null))
+            foreach (var (option, path) in new[] { ("--q", run.QueryFile), ("--k", run.KeyFile), ("--v", run.ValueFile) })
             {
-                throw new ArgumentException($"{option}: expected a .npy file, as --q, --k and --v go together; actual none.");
-            }
-            foreach (var (option, value) in new[] { ("--q", run.QueryFile!), ("--k", run.KeyFile!), ("--v", run.ValueFile!) })
-            {
-                ExpectFormat(option, value, TensorFileFormat.Npy, "--input for safetensors");
+                if (path is null)
+                {
+                    throw new ArgumentException($"{option}: expected a .npy file, as --q, --k and --v go together; actual none.");
+                }
+                ExpectFormat(option, path, TensorFileFormat.Npy, "--input for safetensors");
             }
             files = FileTensorSource.OpenNpy(run.QueryFile!, run.KeyFile!, run.ValueFile!, run.InputLayout);
         }
@@ -62,6 +62,7 @@ internal static class InputSources
         return files;
     }
 
+    /// <summary>The files when given, else random inputs shaped by <paramref name="options"/>.</summary>
     public static ITensorSource Create(RunOptions run, AttentionOptions options, FileTensorSource? files) =>
         files ?? (ITensorSource)new CounterRandomSource(run.Seed, options, run.SequenceLength);
 

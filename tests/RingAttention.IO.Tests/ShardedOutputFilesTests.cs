@@ -62,6 +62,22 @@ public sealed class ShardedOutputFilesTests : IDisposable
         Assert.Equal(["lse" + extension, "o" + extension], Directory.GetFiles(_folder.Path).Select(Path.GetFileName).Order());
     }
 
+    /// <summary>A run of rows larger than the writer's 4 MiB staging goes out in several chunks, each in its place.</summary>
+    [Fact]
+    public void RunsLargerThanTheStagingBufferAreWrittenInChunks()
+    {
+        const int n = 1500, heads = 8, headDim = 128;
+        var sequence = SequenceLayouts.Create(LayoutKind.Zigzag, n, 1);
+        var o = TensorBytes.Values(n * heads * headDim, ElementType.Float32, seed: 8);
+        var output = OutputTensor.Attention(_folder["big.npy"], ElementType.Float32, TensorLayout.Bshd, 1, n, heads, headDim);
+
+        ShardedOutputFiles.Write([output], true, ok => ok, writer =>
+            writer.WriteShard(0, sequence, 0, TensorBytes.Encode(ElementType.Float32, o), TensorLayout.Bshd));
+
+        Assert.True(output.Geometry.Elements * 4 > 4 << 20);
+        Assert.Equal(o, Read(output).Values);
+    }
+
     /// <summary>Three "processes" (threads) each host one rank and agree through a shared logical-and.</summary>
     [Fact]
     public void SeveralProcessesWriteOneFileAndCommitTogether()
