@@ -21,6 +21,11 @@ internal static class CommandRunner
             Console.Error.WriteLine($"ringattn: {PlainMessage(e)}");
             return ExitCodes.BadUsage;
         }
+        catch (IO.TensorFileException e)
+        {
+            Console.Error.WriteLine($"ringattn: {e.Message}");
+            return ExitCodes.BadUsage;
+        }
         catch (Exception e)
         {
             Console.Error.WriteLine($"ringattn: {e.GetType().Name}: {e.Message}");

@@ -15,6 +15,8 @@ internal static class RunCommand
 
     public static int Execute(RunOptions run)
     {
+        using var files = InputSources.OpenFiles(run);
+        OutputFiles.Check(run);
         var options = ToAttentionOptions(run);
         Guard(run.Ranks >= 1, "--ranks", "at least 1", run.Ranks);
         Guard(run.SequenceLength >= 1, "--seq", "at least 1", run.SequenceLength);
@@ -25,7 +27,7 @@ internal static class RunCommand
         var layout = SequenceLayouts.Create(run.Layout, run.SequenceLength, run.Ranks);
         using var host = JobHosts.Create(run);
         using var backend = Backends.Create(run);
-        var source = InputSources.Create(run, options);
+        var source = InputSources.Create(run, options, files);
 
         long setupStart = Stopwatch.GetTimestamp();
         var ranks = host.Transports.Select(transport =>
@@ -48,6 +50,7 @@ internal static class RunCommand
             var summaries = ranks.Zip(reports, (rank, report) => RankSummary.From(report,
                 Verification.Check(options, layout, source, backend, rank, samples, Environment.ProcessorCount))).ToArray();
             double verifySeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(verifyStart).TotalSeconds);
+            string? written = OutputFiles.Write(run, host, backend, options, layout, ranks);
 
             var all = host.Gather(summaries);
             if (!host.IsRoot)
@@ -70,6 +73,10 @@ internal static class RunCommand
             else
             {
                 JobReportPrinter.Print(result);
+                if (written is not null)
+                {
+                    Console.WriteLine(written);
+                }
             }
             return verified || verification.Rows == 0 ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         }

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using RingAttention.IO;
+using RingAttention.Kernels;
+using RingAttention.Layouts;
+using RingAttention.Ring;
+
+namespace RingAttention.Cli;
+
+/// <summary>
+/// Writes O (--out) and LSE (--lse-out) after the forward pass: every process writes the rows of the ranks it hosts
+/// into full-size temporary files, and the files replace the targets only once the host agrees every process
+/// succeeded (<see cref="IJobHost.AllSucceeded"/>), so a failed job never leaves a partial file.
+/// </summary>
+internal static class OutputFiles
+{
+    /// <summary>Checks the targets before any work: known extensions, existing folders, two different paths.</summary>
+    public static void Check(RunOptions run)
+    {
+        foreach (var path in new[] { run.OutputFile, run.LseOutputFile }.OfType<string>())
+        {
+            TensorFiles.CheckWritableTarget(path);
+        }
+        if (run.OutputFile is not null && run.LseOutputFile is not null &&
+            Path.GetFullPath(run.OutputFile) == Path.GetFullPath(run.LseOutputFile))
+        {
+            throw new ArgumentException($"--lse-out: expected a file other than --out, actual the same path {run.LseOutputFile}.");
+        }
+    }
+
+    /// <summary>Writes the requested outputs; returns a line for the report, or null when none were requested.</summary>
+    public static string? Write(RunOptions run, IJobHost host, IAttentionBackend backend, AttentionOptions options, ISequenceLayout layout, IReadOnlyList<RingRank> ranks)
+    {
+        var outputs = new List<(OutputTensor Tensor, TensorLayout ShardLayout, Func<RankTensors, BackendBuffer> Buffer)>();
+        if (run.OutputFile is not null)
+        {
+            outputs.Add((OutputTensor.Attention(run.OutputFile, options.ElementType, run.InputLayout, options.Batch, layout.SequenceLength, options.Heads, options.HeadDim),
+                TensorLayout.Bshd, t => t.O));
+        }
+        if (run.LseOutputFile is not null)
+        {
+            outputs.Add((OutputTensor.LogSumExp(run.LseOutputFile, options.Batch, layout.SequenceLength, options.Heads), TensorLayout.Bhsd, t => t.Lse));
+        }
+        if (outputs.Count == 0)
+        {
+            return null;
+        }
+        long start = Stopwatch.GetTimestamp();
+        bool hostsRankZero = host.Transports.Any(t => t.Rank == 0);
+        ShardedOutputFiles.Write(outputs.Select(o => o.Tensor).ToArray(), hostsRankZero, host.AllSucceeded, writer =>
+        {
+            foreach (var rank in ranks)
+            {
+                for (int i = 0; i < outputs.Count; i++)
+                {
+                    WriteShard(writer, i, backend, outputs[i].Buffer(rank.Tensors), layout, rank.Rank, outputs[i].ShardLayout, outputs[i].Tensor);
+                }
+            }
+        });
+        double seconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(start).TotalSeconds);
+        return "output    " + string.Join(", ", outputs.Select(o =>
+            $"{o.Tensor.Path} ({ElementTypes.ShortName(o.Tensor.ElementType)} {StoredTensor.FormatShape(o.Tensor.Shape)})")) + $"; {seconds:F3} s";
+    }
+
+    private static unsafe void WriteShard(ShardWriter writer, int output, IAttentionBackend backend, BackendBuffer buffer, ISequenceLayout layout, int rank,
+        TensorLayout shardLayout, OutputTensor tensor)
+    {
+        var g = tensor.Geometry;
+        long bytes = (long)g.Batch * layout.LocalLength(rank) * g.Heads * g.HeadDim * ElementTypes.SizeOf(tensor.ElementType);
+        if (backend.IsHostMemory)
+        {
+            writer.WriteShard(output, layout, rank, buffer.Address, bytes, shardLayout);
+            return;
+        }
+        // Device memory: one host copy of this rank's shard (O(N/P)), downloaded in pieces spans can address.
+        byte* staging = (byte*)NativeMemory.Alloc((nuint)Math.Max(bytes, 1));
+        try
+        {
+            for (long offset = 0; offset < bytes; offset += int.MaxValue)
+            {
+                int piece = (int)Math.Min(int.MaxValue, bytes - offset);
+                backend.Download(buffer, offset, new Span<byte>(staging + offset, piece));
+            }
+            writer.WriteShard(output, layout, rank, (nint)staging, bytes, shardLayout);
+        }
+        finally
+        {
+            NativeMemory.Free(staging);
+        }
+    }
+}
