@@ -12,7 +12,7 @@ internal static class JobReportPrinter
         console.WriteLine($"problem   N={result.SequenceLength} {result.Problem}");
         console.WriteLine($"ring      {result.Layout} layout, P={result.Ranks}; {result.Host}");
         console.WriteLine($"backend   {result.Backend}");
-        console.WriteLine($"setup     {result.SetupSeconds:F3} s (inputs generated per rank)");
+        console.WriteLine($"setup     {result.SetupSeconds:F3} s (each rank made or read only its own shard)");
         console.WriteLine($"forward   {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective (4·B·N²·H·D{(result.Problem.Contains("causal=True") ? "/2" : "")})");
 
         console.WriteLine($"balance   critical path {result.CriticalPathSeconds:F3} s (Σ over steps of the slowest rank: the time with one device per rank)");
