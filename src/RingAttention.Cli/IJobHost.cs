@@ -27,10 +27,13 @@ internal interface IJobHost : IDisposable
     bool AllSucceeded(bool localSuccess);
 }
 
-/// <summary>Emulation: P virtual ranks in this process, connected by <see cref="InProcessRing"/>.</summary>
-internal sealed class EmulationHost(int ranks) : IJobHost
+/// <summary>
+/// Emulation: P virtual ranks in this process, connected by the backend's emulation transport
+/// (<see cref="InProcessRing"/> for host memory, device-to-device copies for a GPU).
+/// </summary>
+internal sealed class EmulationHost(int ranks, RingAttention.Kernels.IAttentionBackend backend) : IJobHost
 {
-    private readonly IRingTransport[] _transports = InProcessRing.Create(ranks);
+    private readonly IRingTransport[] _transports = EmulatedTransports.Create(backend, ranks);
 
     public string Description => $"emulation: {ranks} virtual rank(s) in one process";
 

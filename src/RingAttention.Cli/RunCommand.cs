@@ -25,8 +25,8 @@ internal static class RunCommand
         Guard(run.Tolerance is null or > 0, "--tolerance", "a positive number", run.Tolerance);
 
         var layout = SequenceLayouts.Create(run.Layout, run.SequenceLength, run.Ranks);
-        using var host = JobHosts.Create(run);
         using var backend = Backends.Create(run);
+        using var host = JobHosts.Create(run, backend);
         var source = InputSources.Create(run, options, files);
 
         long setupStart = Stopwatch.GetTimestamp();

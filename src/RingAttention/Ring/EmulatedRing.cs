@@ -19,7 +19,7 @@ public sealed class EmulatedRing : IDisposable
         Options = options;
         Layout = layout;
         Backend = backend;
-        _transports = InProcessRing.Create(layout.Ranks);
+        _transports = EmulatedTransports.Create(backend, layout.Ranks);
         _ranks = new RingRank[layout.Ranks];
         for (int rank = 0; rank < layout.Ranks; rank++)
         {

@@ -24,6 +24,8 @@ public sealed class RingRank : IDisposable
     private readonly BackendBuffer _rowSum;
     private readonly int _elementSize;
     private readonly List<StepTiming> _steps = new();
+    private readonly IDeviceTimer? _timer;
+    private readonly List<StepMarks> _marks = new();
     private KvMessage _current;
     private int _currentSource;
     private IPendingExchange? _pending;
@@ -40,6 +42,7 @@ public sealed class RingRank : IDisposable
         Guard.That(tensors.LocalLength == layout.LocalLength(transport.Rank), nameof(tensors),
             $"{layout.LocalLength(transport.Rank)} rows (rank {transport.Rank} of {layout})", $"{tensors.LocalLength} rows");
         (_options, _layout, _transport, _backend, _tensors) = (options, layout, transport, backend, tensors);
+        _timer = backend as IDeviceTimer;
         _elementSize = ElementTypes.SizeOf(options.ElementType);
 
         int largestBlock = Enumerable.Range(0, layout.Ranks).Max(layout.LocalLength);
@@ -74,6 +77,7 @@ public sealed class RingRank : IDisposable
     public void Start()
     {
         _steps.Clear();
+        DisposeMarks();
         _kernelCalls = 0;
         long accumulatorFloats = (long)_options.Batch * LocalLength * _options.QueryRowElements;
         long statFloats = (long)_options.Batch * _options.Heads * LocalLength;
@@ -109,6 +113,7 @@ public sealed class RingRank : IDisposable
         int source = RingSchedule.SourceRank(Rank, step, _layout.Ranks);
         Debug.Assert(source == _currentSource, "the block in hand must come from the scheduled source rank");
         long start = Stopwatch.GetTimestamp();
+        var startMark = _timer?.Mark();
         int sourceRows = _layout.LocalLength(source);
         foreach (var pair in RingSchedule.Pairs(_layout, Rank, step, _options.Causal))
         {
@@ -117,6 +122,10 @@ public sealed class RingRank : IDisposable
             _kernelCalls++;
         }
         _steps.Add(new StepTiming(Stopwatch.GetElapsedTime(start).TotalSeconds, 0, 0));
+        if (startMark is not null)
+        {
+            _marks.Add(new StepMarks(startMark, _timer!.Mark()));
+        }
     }
 
     /// <summary>Waits for the step's exchange; the received block becomes the one in hand.</summary>
@@ -127,7 +136,12 @@ public sealed class RingRank : IDisposable
             return;
         }
         long start = Stopwatch.GetTimestamp();
+        var waitStart = _timer?.Mark();
         _pending.Wait();
+        if (waitStart is not null)
+        {
+            _marks[^1] = _marks[^1] with { WaitStart = waitStart, WaitEnd = _timer!.Mark() };
+        }
         // A transport that moves data while posting (the in-process copy) exposes that time just as a wait does.
         _steps[^1] = _steps[^1] with { WaitSeconds = _postSeconds + Stopwatch.GetElapsedTime(start).TotalSeconds, ExchangeBytes = _pendingBytes };
         var buffer = _receive[step % 2];
@@ -153,9 +167,16 @@ public sealed class RingRank : IDisposable
             SeqLenQ = LocalLength,
             ElementType = (int)_options.ElementType,
         };
+        using var finalizeStart = _timer?.Mark();
         _backend.Finalize(args);
+        using var finalizeEnd = _timer?.Mark();
         _backend.Synchronize();
         _finalizeSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        if (finalizeStart is not null)
+        {
+            ReplaceHostTimesWithDeviceTimes();
+            _finalizeSeconds = finalizeEnd!.SecondsSince(finalizeStart);
+        }
         return new RankReport
         {
             Rank = Rank,
@@ -211,9 +232,40 @@ public sealed class RingRank : IDisposable
         };
     }
 
+    /// <summary>
+    /// On an asynchronous backend the host stopwatch measured enqueues: the device's own marks give the compute
+    /// time of each step and the time the device stalled on the exchange (marks around the wait's enqueue).
+    /// </summary>
+    private void ReplaceHostTimesWithDeviceTimes()
+    {
+        for (int i = 0; i < _marks.Count && i < _steps.Count; i++)
+        {
+            var marks = _marks[i];
+            double wait = marks.WaitStart is null ? 0 : marks.WaitEnd!.SecondsSince(marks.WaitStart);
+            _steps[i] = _steps[i] with { ComputeSeconds = marks.ComputeEnd.SecondsSince(marks.ComputeStart), WaitSeconds = wait };
+        }
+        DisposeMarks();
+    }
+
+    private void DisposeMarks()
+    {
+        foreach (var marks in _marks)
+        {
+            marks.ComputeStart.Dispose();
+            marks.ComputeEnd.Dispose();
+            marks.WaitStart?.Dispose();
+            marks.WaitEnd?.Dispose();
+        }
+        _marks.Clear();
+    }
+
+    /// <summary>Device marks of one step: around its kernels and around the enqueue of its exchange's wait.</summary>
+    private readonly record struct StepMarks(IDeviceMark ComputeStart, IDeviceMark ComputeEnd, IDeviceMark? WaitStart = null, IDeviceMark? WaitEnd = null);
+
     /// <inheritdoc />
     public void Dispose()
     {
+        DisposeMarks();
         foreach (var buffer in _receive)
         {
             buffer.Dispose();

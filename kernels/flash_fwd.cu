@@ -1,0 +1,270 @@
+// FlashAttention-2 forward block kernel on tensor cores (mma.sync m16n8k16, fp32 accumulation), the GPU twin of
+// CpuFlashKernel in src/RingAttention/Cpu: one thread block per (query tile, head, batch) streams over the K/V
+// tiles its rows can see, S = Q·Kᵀ, mask only where a tile crosses the diagonal or the ragged end, online softmax
+// in log2 units, O += P·V. It continues the ring's running fp32 state (OAccum, RowMax, RowSum) instead of
+// writing a partial to merge. No toolkit headers: 16-bit operands are raw 32-bit words, converted with PTX.
+//
+// Pipeline (one buffer each for K and V, their loads interleaved so each overlaps the other GEMM):
+//   wait K(j); sync; issue V(j); S = Q·K(j)ᵀ; softmax; wait V(j); sync; issue K(j+1); O += P·V(j).
+#include "kernel_traits.cuh"
+#include "block_info.cuh"
+#include "mask.cuh"
+#include "softmax.cuh"
+
+using Traits = KernelTraits;
+
+namespace {
+
+__device__ __forceinline__ unsigned shared_address(const void* pointer) {
+    return (unsigned)__cvta_generic_to_shared(pointer);
+}
+
+// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled [rows][kHeadDim] tile.
+__device__ __forceinline__ unsigned swizzled(int row, int chunk) {
+    return (unsigned)(row * Traits::kChunksPerRow + (chunk ^ (row & 7))) * 16u;
+}
+
+// Byte offset, inside its row, of chunk even_chunk + odd of a row with swizzle key `key` (row % 8). even_chunk is
+// a compile-time even number and odd is 0 or 1, so the group part folds into an immediate and the rest is one
+// LOP3: the fragment loads need a handful of base registers instead of one hoisted address per (k-step, block).
+__device__ __forceinline__ unsigned chunk_offset(int even_chunk, int odd, int key) {
+    return (unsigned)((even_chunk & ~7) << 4) + (unsigned)((((even_chunk & 7) | odd) ^ key) << 4);
+}
+
+__device__ __forceinline__ void cp_async_16(unsigned destination, const void* source, bool valid) {
+    // src-size 0 copies nothing and zero-fills the 16 bytes: rows past the end and columns past the head dim.
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source), "r"(valid ? 16 : 0));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// Copies kRows rows (row stride in elements) into a swizzled shared tile; rows >= valid_rows and chunks past
+// head_dim (a multiple of 8) are zero-filled, so they add nothing to S and nothing to O.
+// Offsets inside a tile are 32-bit: the host checks that kBlockM rows of any stride stay below 2^31 elements.
+template <int kRows>
+__device__ __forceinline__ void load_tile(unsigned tile, const unsigned short* rows, int row_stride, int valid_rows,
+                                          int head_dim, int thread) {
+    constexpr int kChunks = kRows * Traits::kChunksPerRow;
+    static_assert(kChunks % Traits::kThreads == 0, "every thread copies the same number of chunks");
+#pragma unroll
+    for (int index = thread; index < kChunks; index += Traits::kThreads) {
+        int row = index / Traits::kChunksPerRow;
+        int chunk = index % Traits::kChunksPerRow;
+        bool valid = row < valid_rows && chunk * 8 < head_dim;
+        const unsigned short* source = valid ? rows + row * row_stride + chunk * 8 : rows;
+        cp_async_16(tile + swizzled(row, chunk), source, valid);
+    }
+}
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(address));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], unsigned address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(address));
+}
+
+// d += a·b for one m16n8k16 tile: a row-major 16x16, b column-major 16x8, d fp32.
+__device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+#if RA_ELEMENT_TYPE == RA_BFLOAT16
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+// Two fp32 values as one 32-bit word of the storage type, the lower column in the lower half.
+__device__ __forceinline__ unsigned pack_pair(float low, float high) {
+    unsigned packed;
+#if RA_ELEMENT_TYPE == RA_BFLOAT16
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(high), "f"(low));
+#else
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(high), "f"(low));
+#endif
+    return packed;
+}
+
+}  // namespace
+
+extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(const FlashFwdParams p) {
+    constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kMTiles = Traits::kMTiles;
+    constexpr int kNBlocks = Traits::kNBlocks, kDBlocks = Traits::kDBlocks;
+    extern __shared__ __align__(128) unsigned char shared[];
+
+    const int thread = threadIdx.x, lane = thread & 31, warp = thread >> 5;
+    // Later query tiles see more keys under the causal mask: they are launched first.
+    const int query_tile = (int)(gridDim.x - 1 - blockIdx.x);
+    const int head = blockIdx.y, batch = blockIdx.z;
+    const int first_row = query_tile * kBlockM;
+    const int rows = min(kBlockM, p.SeqLenQ - first_row);
+    const int keys_seen = visible_keys(p, first_row + rows - 1, Traits::kIsCausal);
+    if (keys_seen == 0) {
+        return;  // the running state of these rows stays as it is
+    }
+    const int keys_seen_by_all = visible_keys(p, first_row, Traits::kIsCausal);
+    const int key_tiles = (keys_seen + kBlockN - 1) / kBlockN;
+    const int kv_head = head / (p.Heads / p.KvHeads);
+
+    const unsigned short* q = static_cast<const unsigned short*>(p.Q) + batch * p.QBatchStride + head * p.QHeadStride +
+                              first_row * p.QRowStride;
+    const unsigned short* k = static_cast<const unsigned short*>(p.K) + batch * p.KBatchStride + kv_head * p.KHeadStride;
+    const unsigned short* v = static_cast<const unsigned short*>(p.V) + batch * p.VBatchStride + kv_head * p.VHeadStride;
+    const unsigned q_tile = shared_address(shared);
+    const unsigned k_tile = q_tile + Traits::kQBytes;
+    const unsigned v_tile = k_tile + Traits::kKBytes;
+
+    load_tile<kBlockM>(q_tile, q, (int)p.QRowStride, rows, p.HeadDim, thread);
+    load_tile<kBlockN>(k_tile, k, (int)p.KRowStride, p.SeqLenK, p.HeadDim, thread);
+    cp_async_commit();
+
+    // This thread's rows: m-tile i, half h -> local row warp_row0 + 16i + g + 8h (the accumulator fragment layout).
+    const int g = lane >> 2, t = lane & 3;
+    const int warp_row0 = warp * kMTiles * 16;
+    // ldmatrix row addresses of this lane (REFERENCE.md): Q row warp_row0 + lane % 16; K row lane % 8 + 8·(lane / 16);
+    // V row lane % 16. Every fragment row is lane % 8 modulo 8, so all three share one swizzle key.
+    constexpr unsigned kRowBytes = Traits::kChunksPerRow * 16;
+    const int key = lane & 7;
+    const unsigned q_fragment_row = q_tile + (warp_row0 + (lane & 15)) * kRowBytes;
+    const unsigned k_fragment_row = k_tile + ((lane & 7) + ((lane >> 4) << 3)) * kRowBytes;
+    const unsigned v_fragment_row = v_tile + (lane & 15) * kRowBytes;
+    float acc_o[kMTiles][kDBlocks][4];
+    float row_max[kMTiles][2], row_sum[kMTiles][2];
+#pragma unroll
+    for (int i = 0; i < kMTiles; ++i) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = warp_row0 + i * 16 + g + 8 * h;
+            const bool live = r < rows;
+            const long long stat = batch * p.StatBatchStride + head * p.StatHeadStride + first_row + r;
+            row_max[i][h] = live ? p.RowMax[stat] : RA_NEG_INF;
+            // The quad's four shares of the running sum add up to the row's sum: the incoming sum is lane t = 0's.
+            row_sum[i][h] = live && t == 0 ? p.RowSum[stat] : 0.0f;
+            const float* o_row = p.OAccum + batch * p.OBatchStride + (first_row + r) * p.ORowStride + head * p.OHeadStride;
+#pragma unroll
+            for (int d = 0; d < kDBlocks; ++d) {
+                const int column = d * 8 + 2 * t;
+                float2 value = make_float2(0.0f, 0.0f);
+                if (live && column < p.HeadDim) {
+                    value = *reinterpret_cast<const float2*>(o_row + column);
+                }
+                acc_o[i][d][2 * h] = value.x;
+                acc_o[i][d][2 * h + 1] = value.y;
+            }
+        }
+    }
+
+    for (int tile = 0; tile < key_tiles; ++tile) {
+        const int first_key = tile * kBlockN;
+        cp_async_wait_all();
+        __syncthreads();  // K(tile) has landed; every warp is done reading V(tile - 1)
+        load_tile<kBlockN>(v_tile, v + first_key * p.VRowStride, (int)p.VRowStride, p.SeqLenK - first_key, p.HeadDim, thread);
+        cp_async_commit();
+
+        float s[kMTiles][kNBlocks][4];
+#pragma unroll
+        for (int i = 0; i < kMTiles; ++i) {
+#pragma unroll
+            for (int n = 0; n < kNBlocks; ++n) {
+                s[i][n][0] = s[i][n][1] = s[i][n][2] = s[i][n][3] = 0.0f;
+            }
+        }
+#pragma unroll
+        for (int kk = 0; kk < Traits::kKSteps; ++kk) {
+            unsigned a[kMTiles][4];
+#pragma unroll
+            for (int i = 0; i < kMTiles; ++i) {
+                ldmatrix_x4(a[i], q_fragment_row + i * 16 * kRowBytes + chunk_offset(2 * kk, lane >> 4, key));
+            }
+#pragma unroll
+            for (int n = 0; n < kNBlocks; n += 2) {
+                unsigned b[4];
+                ldmatrix_x4(b, k_fragment_row + n * 8 * kRowBytes + chunk_offset(2 * kk, (lane >> 3) & 1, key));
+#pragma unroll
+                for (int i = 0; i < kMTiles; ++i) {
+                    mma_16816(s[i][n], a[i], b[0], b[1]);
+                    mma_16816(s[i][n + 1], a[i], b[2], b[3]);
+                }
+            }
+        }
+        if (first_key + kBlockN > keys_seen_by_all) {
+            // Rows past the end take the last row's position, as in the CPU kernel (their results are not stored).
+            int query_position[kMTiles][2];
+#pragma unroll
+            for (int i = 0; i < kMTiles; ++i) {
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    query_position[i][h] = p.QPosStart + (first_row + min(warp_row0 + i * 16 + g + 8 * h, rows - 1)) * p.QPosStride;
+                }
+            }
+            apply_mask<kMTiles, kNBlocks, Traits::kIsCausal>(s, query_position, p, first_key, lane);
+        }
+        softmax_update<kMTiles, kNBlocks, kDBlocks>(s, row_max, row_sum, acc_o, p.ScaleSoftmaxLog2);
+
+        cp_async_wait_all();
+        __syncthreads();  // V(tile) has landed; every warp is done reading K(tile)
+        if (tile + 1 < key_tiles) {
+            const int next_key = first_key + kBlockN;
+            load_tile<kBlockN>(k_tile, k + next_key * p.KRowStride, (int)p.KRowStride, p.SeqLenK - next_key, p.HeadDim, thread);
+            cp_async_commit();
+        }
+
+        // P·V: the score accumulators become the A operand without shuffles (REFERENCE.md).
+#pragma unroll
+        for (int ks = 0; ks < Traits::kKeySteps; ++ks) {
+            unsigned a[kMTiles][4];
+#pragma unroll
+            for (int i = 0; i < kMTiles; ++i) {
+                a[i][0] = pack_pair(s[i][2 * ks][0], s[i][2 * ks][1]);
+                a[i][1] = pack_pair(s[i][2 * ks][2], s[i][2 * ks][3]);
+                a[i][2] = pack_pair(s[i][2 * ks + 1][0], s[i][2 * ks + 1][1]);
+                a[i][3] = pack_pair(s[i][2 * ks + 1][2], s[i][2 * ks + 1][3]);
+            }
+#pragma unroll
+            for (int d = 0; d < kDBlocks; d += 2) {
+                unsigned b[4];
+                ldmatrix_x4_trans(b, v_fragment_row + ks * 16 * kRowBytes + chunk_offset(d, lane >> 4, key));
+#pragma unroll
+                for (int i = 0; i < kMTiles; ++i) {
+                    mma_16816(acc_o[i][d], a[i], b[0], b[1]);
+                    mma_16816(acc_o[i][d + 1], a[i], b[2], b[3]);
+                }
+            }
+        }
+    }
+
+    // Store the continued state; the quad's shares of each row sum are added first (every lane shuffles).
+#pragma unroll
+    for (int i = 0; i < kMTiles; ++i) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const float sum = ra_quad_sum(row_sum[i][h]);
+            const int r = warp_row0 + i * 16 + g + 8 * h;
+            if (r >= rows) {
+                continue;
+            }
+            const long long stat = batch * p.StatBatchStride + head * p.StatHeadStride + first_row + r;
+            if (t == 0) {
+                p.RowMax[stat] = row_max[i][h];
+                p.RowSum[stat] = sum;
+            }
+            float* o_row = p.OAccum + batch * p.OBatchStride + (first_row + r) * p.ORowStride + head * p.OHeadStride;
+#pragma unroll
+            for (int d = 0; d < kDBlocks; ++d) {
+                const int column = d * 8 + 2 * t;
+                if (column < p.HeadDim) {
+                    *reinterpret_cast<float2*>(o_row + column) = make_float2(acc_o[i][d][2 * h], acc_o[i][d][2 * h + 1]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+using RingAttention.Cuda.Kernels;
+using RingAttention.Kernels;
+using RingAttention.Ring;
+using static RingAttention.Cuda.Native.NativeCuda;
+
+namespace RingAttention.Cuda;
+
+/// <summary>
+/// The CUDA backend: device memory, the run-time compiled kernels of <c>kernels/</c>, and one compute stream on
+/// which every call is enqueued in order (Upload and Download wait for it). P virtual ranks share it in emulation,
+/// their K/V exchanges done by <see cref="CudaCopyRing"/> on a second stream. Device time is measured with events
+/// (<see cref="IDeviceTimer"/>).
+/// </summary>
+public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmulatedRingFactory
+{
+    private readonly CudaContext _context;
+    private readonly CudaStream _compute;
+    private readonly KernelLibrary _kernels;
+
+    private CudaBackend(int device, KernelCache cache)
+    {
+        _context = new CudaContext(device);
+        try
+        {
+            var (major, minor) = _context.Device.ComputeCapability;
+            if (major * 10 + minor < CudaAvailability.MinimumArchitecture)
+            {
+                throw new CudaUnavailableException($"{_context.Device.Name} is sm_{major}{minor}; the kernels need sm_{CudaAvailability.MinimumArchitecture} or newer");
+            }
+            _compute = new CudaStream(_context);
+            _kernels = new KernelLibrary(_context, cache);
+        }
+        catch
+        {
+            _context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens device <paramref name="device"/>; throws <see cref="CudaUnavailableException"/> at once, with the reason,
+    /// when this machine has no usable driver, device or NVRTC.
+    /// </summary>
+    public static CudaBackend Create(int device = 0, KernelCache? cache = null)
+    {
+        string? problem = CudaAvailability.Problem(device);
+        if (problem is not null)
+        {
+            throw new CudaUnavailableException(problem);
+        }
+        return new CudaBackend(device, cache ?? new KernelCache());
+    }
+
+    /// <summary>The device's context.</summary>
+    public CudaContext Context => _context;
+
+    /// <summary>The stream every call is enqueued on.</summary>
+    public CudaStream ComputeStream => _compute;
+
+    /// <summary>What the kernels are compiled for (sm_XX, or compute_XX PTX on a GPU newer than NVRTC).</summary>
+    public CompileTarget Target => _kernels.Target;
+
+    /// <inheritdoc />
+    public string Name => "cuda";
+
+    /// <inheritdoc />
+    public string Description
+    {
+        get
+        {
+            var d = _context.Device;
+            var (major, minor) = _kernels.NvrtcVersion;
+            return $"CUDA device {_context.DeviceId}: {d.Name} ({d.Architecture}, {d.Multiprocessors} SMs, {d.TotalMemory / (1024.0 * 1024 * 1024):F0} GiB), kernels {Target} via NVRTC {major}.{minor}";
+        }
+    }
+
+    /// <inheritdoc />
+    public bool IsHostMemory => false;
+
+    /// <summary>The kernel a forward call runs (for reports and tests).</summary>
+    public KernelVariant VariantFor(in FlashForwardParams args) => KernelVariant.ForForward(args, out _);
+
+    /// <summary>Compiles (or loads from the cache) every kernel this backend can launch, so timed runs never compile.</summary>
+    public void Warm()
+    {
+        foreach (var variant in KernelVariant.All())
+        {
+            _kernels.Get(variant);
+        }
+    }
+
+    /// <inheritdoc />
+    public BackendBuffer Allocate(long bytes) => new CudaBuffer(new CudaDeviceVariable<byte>(_context, bytes));
+
+    /// <inheritdoc />
+    public void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0)
+    {
+        CheckRange(destination, offset, source.Length);
+        _context.SetCurrent();
+        fixed (byte* data = source)
+        {
+            ThrowIfFailed(cuMemcpyHtoDAsync_v2((ulong)(destination.Address + (nint)offset), data, (nuint)source.Length, _compute.Stream));
+            _compute.Synchronize();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Download(BackendBuffer source, long offset, Span<byte> destination)
+    {
+        CheckRange(source, offset, destination.Length);
+        _context.SetCurrent();
+        fixed (byte* data = destination)
+        {
+            ThrowIfFailed(cuMemcpyDtoHAsync_v2(data, (ulong)(source.Address + (nint)offset), (nuint)destination.Length, _compute.Stream));
+            _compute.Synchronize();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Fill(BackendBuffer buffer, long offset, long count, float value)
+    {
+        CheckRange(buffer, offset, count * sizeof(float));
+        Guard.That(offset % sizeof(float) == 0, nameof(offset), "a multiple of 4 bytes", offset);
+        _context.SetCurrent();
+        ThrowIfFailed(cuMemsetD32Async((ulong)(buffer.Address + (nint)offset), BitConverter.SingleToUInt32Bits(value), (nuint)count, _compute.Stream));
+    }
+
+    /// <inheritdoc />
+    public void Forward(in FlashForwardParams args)
+    {
+        ForwardArguments.Validate(args);
+        if (args.SeqLenQ == 0 || args.SeqLenK == 0)
+        {
+            return;
+        }
+        var variant = KernelVariant.ForForward(args, out _);
+        var geometry = LaunchGeometry.Forward(variant, args);
+        _kernels.Get(variant).Launch(_compute, geometry.Grid, geometry.Block, geometry.SharedBytes, args);
+    }
+
+    /// <inheritdoc />
+    public void Finalize(in FlashFinalizeParams args)
+    {
+        ForwardArguments.Validate(args);
+        if (args.SeqLenQ == 0)
+        {
+            return;
+        }
+        var geometry = LaunchGeometry.Finalize(args);
+        _kernels.Get(KernelVariant.Finalize()).Launch(_compute, geometry.Grid, geometry.Block, geometry.SharedBytes, args);
+    }
+
+    /// <inheritdoc />
+    public void Synchronize() => _compute.Synchronize();
+
+    /// <inheritdoc />
+    public IDeviceMark Mark()
+    {
+        var cudaEvent = new CudaEvent(_context);
+        cudaEvent.Record(_compute);
+        return new EventMark(cudaEvent);
+    }
+
+    /// <inheritdoc />
+    public IRingTransport[] CreateEmulatedRing(int size) => CudaCopyRing.Create(this, size);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _kernels.Dispose();
+        _compute.Dispose();
+        _context.Dispose();
+    }
+
+    private static void CheckRange(BackendBuffer buffer, long offset, long bytes)
+    {
+        if (offset < 0 || bytes < 0 || offset + bytes > buffer.Bytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"offset: expected the range [{offset}, {offset + bytes}) inside the buffer of {buffer.Bytes} bytes, actual outside");
+        }
+    }
+
+    private sealed class EventMark(CudaEvent cudaEvent) : IDeviceMark
+    {
+        public double SecondsSince(IDeviceMark earlier) => CudaEvent.ElapsedTime(((EventMark)earlier).Event, Event) / 1000.0;
+
+        public CudaEvent Event => cudaEvent;
+
+        public void Dispose() => cudaEvent.Dispose();
+    }
+}

@@ -1,0 +1,140 @@
+using RingAttention.Ring;
+using static RingAttention.Cuda.Native.NativeCuda;
+
+namespace RingAttention.Cuda;
+
+/// <summary>
+/// The emulation transport on one GPU: P virtual ranks pass K/V by device-to-device copies on a copy stream, so the
+/// next block's transfer overlaps the current block's kernels on the compute stream. Ordering uses events only:
+/// each posted copy first waits for everything already enqueued on the compute stream (the receive buffer it
+/// overwrites was last read by the previous step's kernels), and a rank's wait makes the compute stream wait for
+/// the copy into its receive buffer. The host never blocks. A wait whose peer never posted fails at once, naming it.
+/// </summary>
+public sealed class CudaCopyRing
+{
+    private readonly CudaBackend _backend;
+    private readonly CudaStream _copies;
+    private readonly Lock _sync = new();
+    private readonly Dictionary<(int Receiver, int Step), KvMessage> _sends = new();
+    private readonly Dictionary<(int Receiver, int Step), Exchange> _receives = new();
+    private int _endpoints;
+
+    private CudaCopyRing(CudaBackend backend, int size)
+    {
+        _backend = backend;
+        _copies = new CudaStream(backend.Context);
+        Size = size;
+    }
+
+    /// <summary>Ranks in the ring.</summary>
+    public int Size { get; }
+
+    /// <summary>Creates the <paramref name="size"/> endpoints of one ring on <paramref name="backend"/>'s device.</summary>
+    public static IRingTransport[] Create(CudaBackend backend, int size)
+    {
+        Guard.AtLeast(size, 1);
+        var ring = new CudaCopyRing(backend, size);
+        ring._endpoints = size;
+        return Enumerable.Range(0, size).Select(rank => (IRingTransport)new Endpoint(ring, rank)).ToArray();
+    }
+
+    private Exchange Post(int rank, KvMessage send, KvMessage receive, int step)
+    {
+        int next = (rank + 1) % Size, previous = (rank - 1 + Size) % Size;
+        var exchange = new Exchange(this, rank, previous, step, receive);
+        lock (_sync)
+        {
+            // Copies overwrite receive buffers the kernels enqueued so far may still read.
+            using (var computeTail = new CudaEvent(_backend.Context, timing: false))
+            {
+                computeTail.Record(_backend.ComputeStream);
+                _copies.WaitEvent(computeTail);
+            }
+            if (_receives.Remove((next, step), out var peer))
+            {
+                Deliver(send, peer, rank);
+            }
+            else
+            {
+                _sends[(next, step)] = send;
+            }
+            if (_sends.Remove((rank, step), out var incoming))
+            {
+                Deliver(incoming, exchange, previous);
+            }
+            else
+            {
+                _receives[(rank, step)] = exchange;
+            }
+        }
+        return exchange;
+    }
+
+    private void Deliver(KvMessage from, Exchange to, int sender)
+    {
+        if (from.BytesEach != to.Buffer.BytesEach)
+        {
+            throw new InvalidOperationException(
+                $"ring exchange from rank {sender} to rank {to.Rank}: sent {from.BytesEach} bytes per tensor, receiver expected {to.Buffer.BytesEach}");
+        }
+        _backend.Context.SetCurrent();
+        ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Key, (ulong)from.Key, (nuint)from.BytesEach, _copies.Stream));
+        ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Value, (ulong)from.Value, (nuint)from.BytesEach, _copies.Stream));
+        var arrived = new CudaEvent(_backend.Context, timing: false);
+        arrived.Record(_copies);
+        to.Arrived = arrived;
+    }
+
+    private void EndpointDisposed()
+    {
+        if (Interlocked.Decrement(ref _endpoints) == 0)
+        {
+            _copies.Dispose();
+        }
+    }
+
+    private sealed class Exchange(CudaCopyRing ring, int rank, int previous, int step, KvMessage buffer) : IPendingExchange
+    {
+        public int Rank => rank;
+
+        public KvMessage Buffer => buffer;
+
+        public CudaEvent? Arrived { get; set; }
+
+        public void Wait()
+        {
+            CudaEvent? arrived;
+            lock (ring._sync)
+            {
+                arrived = Arrived;
+            }
+            if (arrived is null)
+            {
+                throw new InvalidOperationException($"rank {rank}, step {step}: rank {previous} did not post its K/V block (emulated ranks must all post before any waits)");
+            }
+            ring._backend.ComputeStream.WaitEvent(arrived);
+            arrived.Dispose();
+        }
+    }
+
+    private sealed class Endpoint(CudaCopyRing ring, int rank) : IRingTransport
+    {
+        private int _disposed;
+
+        public string Name => "cuda-copy";
+
+        public int Rank => rank;
+
+        public int Size => ring.Size;
+
+        public IPendingExchange PostExchange(KvMessage send, KvMessage receive, int step) => ring.Post(rank, send, receive, step);
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                ring.EndpointDisposed();
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+using RingAttention.Kernels;
+
+namespace RingAttention.Cuda.Kernels;
+
+/// <summary>The three kernels of <c>kernels/</c>.</summary>
+public enum KernelKind
+{
+    /// <summary><c>flash_fwd.cu</c>: the tensor-core forward kernel (fp16/bf16, head dims up to 256 in multiples of 8).</summary>
+    TensorCore,
+    /// <summary><c>flash_fwd_fp32.cu</c>: the fp32 SIMT forward kernel (every type, head dim and alignment).</summary>
+    Fp32,
+    /// <summary><c>flash_finalize.cu</c>: O and LSE from the running state.</summary>
+    Finalize,
+}
+
+/// <summary>Tile shape of a tensor-core variant.</summary>
+/// <param name="BlockM">Query rows per thread block.</param>
+/// <param name="BlockN">Keys per K/V tile.</param>
+/// <param name="Warps">Warps per thread block.</param>
+public readonly record struct TileShape(int BlockM, int BlockN, int Warps);
+
+/// <summary>
+/// One compiled form of a kernel: its source, entry point and the -D defines that specialise it (part of the
+/// cache key). Tensor-core variants are built per (storage type, head dim 64/128/192/256, causal); a run-time head
+/// dim that is a multiple of 8 uses the smallest of those at least as large.
+/// </summary>
+public sealed record KernelVariant
+{
+    /// <summary>Head dims the tensor-core kernel is built for.</summary>
+    public static readonly IReadOnlyList<int> TensorCoreHeadDims = [64, 128, 192, 256];
+
+    /// <summary>Rows per thread block of the fp32 kernel (kWarps × kRowsPerWarp in <c>flash_fwd_fp32.cu</c>).</summary>
+    public const int Fp32BlockM = 16;
+
+    /// <summary>Keys per tile of the fp32 kernel.</summary>
+    public const int Fp32BlockN = 32;
+
+    private KernelVariant(KernelKind kind, ElementType type, int headDim, bool causal, TileShape tiles)
+    {
+        Kind = kind;
+        ElementType = type;
+        HeadDim = headDim;
+        Causal = causal;
+        Tiles = tiles;
+    }
+
+    /// <summary>Which kernel.</summary>
+    public KernelKind Kind { get; }
+
+    /// <summary>Storage type compiled in (tensor-core and fp32 kernels; the finalize kernel takes it at run time).</summary>
+    public ElementType ElementType { get; }
+
+    /// <summary>Head dim compiled in (tensor-core kernel only; 0 otherwise).</summary>
+    public int HeadDim { get; }
+
+    /// <summary>Causal mask compiled in (tensor-core kernel only).</summary>
+    public bool Causal { get; }
+
+    /// <summary>Tile shape (tensor-core kernel only).</summary>
+    public TileShape Tiles { get; }
+
+    /// <summary>The .cu file.</summary>
+    public string SourceFile => Kind switch
+    {
+        KernelKind.TensorCore => "flash_fwd.cu",
+        KernelKind.Fp32 => "flash_fwd_fp32.cu",
+        _ => "flash_finalize.cu",
+    };
+
+    /// <summary>The extern "C" kernel name.</summary>
+    public string EntryPoint => Kind switch
+    {
+        KernelKind.TensorCore => "flash_fwd_kernel",
+        KernelKind.Fp32 => "flash_fwd_fp32_kernel",
+        _ => "flash_finalize_kernel",
+    };
+
+    /// <summary>The -D defines, in a fixed order.</summary>
+    public IReadOnlyList<(string Name, int Value)> Defines => Kind switch
+    {
+        KernelKind.TensorCore =>
+        [
+            ("RA_HEAD_DIM", HeadDim), ("RA_BLOCK_M", Tiles.BlockM), ("RA_BLOCK_N", Tiles.BlockN), ("RA_WARPS", Tiles.Warps),
+            ("RA_CAUSAL", Causal ? 1 : 0), ("RA_ELEMENT_TYPE", (int)ElementType),
+        ],
+        KernelKind.Fp32 => [("RA_ELEMENT_TYPE", (int)ElementType)],
+        _ => [],
+    };
+
+    /// <summary>Threads per block.</summary>
+    public int Threads => Kind switch
+    {
+        KernelKind.TensorCore => Tiles.Warps * 32,
+        KernelKind.Fp32 => 128,
+        _ => 256,
+    };
+
+    /// <summary>A short name for logs and tables, e.g. <c>fwd-bf16-d128-causal-128x32w4</c>.</summary>
+    public string Name => Kind switch
+    {
+        KernelKind.TensorCore =>
+            $"fwd-{ElementTypes.ShortName(ElementType)}-d{HeadDim}-{(Causal ? "causal" : "full")}-{Tiles.BlockM}x{Tiles.BlockN}w{Tiles.Warps}",
+        KernelKind.Fp32 => $"fwd-fp32simt-{ElementTypes.ShortName(ElementType)}",
+        _ => "finalize",
+    };
+
+    /// <summary>
+    /// The tensor-core variant for a compiled head dim. Tiles follow FlashAttention-2 where registers allow:
+    /// 32 query rows per warp up to head dim 128 (each K/V fragment feeds two MMAs), 16 above; the causal head-dim-128
+    /// variant takes 32-key tiles because its mask code does not fit beside 128×64 accumulators without spills.
+    /// </summary>
+    public static KernelVariant TensorCore(ElementType type, int headDim, bool causal)
+    {
+        Guard.That(type is ElementType.Float16 or ElementType.BFloat16, nameof(type), "Float16 or BFloat16", type);
+        var tiles = headDim switch
+        {
+            64 => new TileShape(128, 64, 4),
+            128 => causal ? new TileShape(128, 32, 4) : new TileShape(128, 64, 4),
+            192 => new TileShape(64, 64, 4),
+            256 => new TileShape(64, 64, 4),
+            _ => throw new ArgumentOutOfRangeException(nameof(headDim), $"headDim: expected one of {string.Join(", ", TensorCoreHeadDims)}, actual {headDim}"),
+        };
+        return new KernelVariant(KernelKind.TensorCore, type, headDim, causal, tiles);
+    }
+
+    /// <summary>The fp32 SIMT variant reading <paramref name="type"/>.</summary>
+    public static KernelVariant Fp32(ElementType type) => new(KernelKind.Fp32, type, 0, false, default);
+
+    /// <summary>The finalize kernel.</summary>
+    public static KernelVariant Finalize() => new(KernelKind.Finalize, ElementType.Float32, 0, false, default);
+
+    /// <summary>Every variant the backend can launch (the CI compile test builds each for sm_80 and sm_90).</summary>
+    public static IEnumerable<KernelVariant> All()
+    {
+        foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
+        {
+            foreach (int headDim in TensorCoreHeadDims)
+            {
+                yield return TensorCore(type, headDim, causal: false);
+                yield return TensorCore(type, headDim, causal: true);
+            }
+        }
+        foreach (var type in new[] { ElementType.Float32, ElementType.Float16, ElementType.BFloat16 })
+        {
+            yield return Fp32(type);
+        }
+        yield return Finalize();
+    }
+
+    /// <summary>The smallest compiled head dim that holds <paramref name="headDim"/>.</summary>
+    public static int CompiledHeadDim(int headDim)
+    {
+        Guard.InRange(headDim, 1, AttentionOptions.MaxHeadDim);
+        return TensorCoreHeadDims.First(d => d >= headDim);
+    }
+
+    /// <summary>
+    /// The kernel that runs <paramref name="p"/>: the tensor-core kernel when the operands are 16-bit, the head dim a
+    /// multiple of 8, and every address and stride allows 16-byte loads; otherwise the fp32 kernel, with the reason.
+    /// </summary>
+    public static KernelVariant ForForward(in FlashForwardParams p, out string? whyNotTensorCores)
+    {
+        whyNotTensorCores = TensorCoreObstacle(p);
+        return whyNotTensorCores is null
+            ? TensorCore((ElementType)p.ElementType, CompiledHeadDim(p.HeadDim), p.IsCausal != 0)
+            : Fp32((ElementType)p.ElementType);
+    }
+
+    private static string? TensorCoreObstacle(in FlashForwardParams p)
+    {
+        var type = (ElementType)p.ElementType;
+        if (type == ElementType.Float32)
+        {
+            return "fp32 operands take the fp32 kernel";
+        }
+        if (p.HeadDim % 8 != 0)
+        {
+            return $"head dim {p.HeadDim} is not a multiple of 8 (16-byte rows)";
+        }
+        if ((p.Q | p.K | p.V) % 16 != 0)
+        {
+            return "Q, K or V is not 16-byte aligned";
+        }
+        long[] strides = [p.QBatchStride, p.QRowStride, p.QHeadStride, p.KBatchStride, p.KRowStride, p.KHeadStride, p.VBatchStride, p.VRowStride, p.VHeadStride];
+        if (strides.Any(s => s % 8 != 0))
+        {
+            return "a Q, K or V stride is not a multiple of 8 elements";
+        }
+        if (p.OAccum % 8 != 0 || p.ORowStride % 2 != 0 || p.OBatchStride % 2 != 0 || p.OHeadStride % 2 != 0)
+        {
+            return "OAccum is not 8-byte aligned or an OAccum stride is odd (float2 accesses)";
+        }
+        // Offsets inside a tile are 32-bit in the kernel.
+        if (Math.Max(p.QRowStride, Math.Max(p.KRowStride, p.VRowStride)) * 256 > int.MaxValue)
+        {
+            return "a row stride is too large for 32-bit offsets inside a tile";
+        }
+        return null;
+    }
+}

@@ -1,0 +1,60 @@
+using RingAttention.Cpu;
+using RingAttention.Cuda.Diagnostics;
+using Xunit.Abstractions;
+
+namespace RingAttention.Cuda.Tests;
+
+/// <summary>The GPU path end to end: these run wherever a usable GPU is present and skip, with the reason, elsewhere.</summary>
+public sealed class GpuTests(ITestOutputHelper output)
+{
+    [SkippableFact]
+    public void KernelsMatchTheCpuBackendOverTheShapeGrid()
+    {
+        Requirements.Gpu();
+        using var gpu = CudaBackend.Create();
+        using var cpu = new CpuBackend();
+        AssertAllPassed(GpuChecks.KernelAgainstCpu(gpu, cpu));
+    }
+
+    [SkippableFact]
+    public void EmulatedRingOnOneGpuMatchesSingleDeviceForEveryLayout()
+    {
+        Requirements.Gpu();
+        using var gpu = CudaBackend.Create();
+        AssertAllPassed(GpuChecks.RingAgainstSingleDevice(gpu));
+    }
+
+    [SkippableFact]
+    public void DeviceMemoryRoundTripsAndFills()
+    {
+        Requirements.Gpu();
+        using var gpu = CudaBackend.Create();
+        using var buffer = gpu.Allocate(64);
+        var data = Enumerable.Range(0, 64).Select(i => (byte)i).ToArray();
+        gpu.Upload(data, buffer);
+        gpu.Fill(buffer, 16, 4, 1.5f);
+        var back = new byte[64];
+        gpu.Download(buffer, 0, back);
+        Assert.Equal(data[..16], back[..16]);
+        Assert.Equal(1.5f, BitConverter.ToSingle(back, 16));
+        Assert.Equal(1.5f, BitConverter.ToSingle(back, 28));
+        Assert.Equal(data[32..], back[32..]);
+    }
+
+    private void AssertAllPassed(IEnumerable<CheckResult> checks)
+    {
+        var failed = new List<CheckResult>();
+        int count = 0;
+        foreach (var check in checks)
+        {
+            count++;
+            output.WriteLine($"{(check.Passed ? "pass" : "FAIL")} {check.Name}: {check.Detail}");
+            if (!check.Passed)
+            {
+                failed.Add(check);
+            }
+        }
+        Assert.True(count > 0);
+        Assert.True(failed.Count == 0, string.Join('\n', failed.Select(f => $"{f.Name}: {f.Detail}")));
+    }
+}

@@ -1,0 +1,65 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+using RingAttention.Cuda.Kernels;
+using RingAttention.Kernels;
+
+namespace RingAttention.Cuda.Tests;
+
+/// <summary>
+/// The C# parameter structs against kernels/flash_params.cuh: every field's offset and size and the struct sizes, as
+/// NVRTC lays out the real header, compared with the C# layout field by field (by name).
+/// </summary>
+public sealed class ParamsLayoutTests
+{
+    [Fact]
+    public void ForwardParamsHaveTheExpectedSize()
+    {
+        // 6 pointers, 14 strides, 14 ints/floats: 48 + 112 + 56 bytes, no padding.
+        Assert.Equal(216, Marshal.SizeOf<FlashForwardParams>());
+        Assert.Equal(64, Marshal.SizeOf<FlashFinalizeParams>());
+    }
+
+    [SkippableFact]
+    public void HeaderMatchesTheCSharpStructsFieldForField()
+    {
+        Requirements.Nvrtc();
+        AssertHeaderLayout<FlashForwardParams>("FlashFwdParams");
+        AssertHeaderLayout<FlashFinalizeParams>("FlashFinalizeParams");
+    }
+
+    /// <summary>
+    /// NVRTC has no constant offsetof, so the header's layout is read back from a compiled initializer: an array of
+    /// (offset, size) per C# field name, then sizeof, which NVRTC folds into the PTX as bytes.
+    /// </summary>
+    private static void AssertHeaderLayout<T>(string cName) where T : struct
+    {
+        var fields = typeof(T).GetFields(BindingFlags.Public | BindingFlags.Instance);
+        Assert.True(fields.Length > 5);
+        var facts = fields.SelectMany(f => new[] { $"(unsigned long long)&((({cName}*)0)->{f.Name})", $"sizeof((({cName}*)0)->{f.Name})" })
+            .Append($"sizeof({cName})");
+        string source = "#include \"flash_params.cuh\"\nextern \"C\" __device__ const unsigned long long layout_facts[] = {\n  " +
+                        string.Join(",\n  ", facts) + "\n};\n";
+        using var program = new CudaRuntimeCompiler(source, "layout_check.cu", KernelSources.Headers);
+        program.Compile(["-std=c++17", "-arch=compute_80"]);
+        var values = ReadInitializer(Encoding.UTF8.GetString(program.GetPTX()), "layout_facts");
+
+        Assert.Equal(2 * fields.Length + 1, values.Length);
+        for (int i = 0; i < fields.Length; i++)
+        {
+            Assert.True(Marshal.OffsetOf<T>(fields[i].Name) == (nint)values[2 * i], $"{cName}.{fields[i].Name}: C# offset {Marshal.OffsetOf<T>(fields[i].Name)}, header {values[2 * i]}");
+            Assert.True(Marshal.SizeOf(fields[i].FieldType) == (int)values[2 * i + 1], $"{cName}.{fields[i].Name}: C# size {Marshal.SizeOf(fields[i].FieldType)}, header {values[2 * i + 1]}");
+        }
+        Assert.Equal((ulong)Marshal.SizeOf<T>(), values[^1]);
+    }
+
+    /// <summary>The 64-bit little-endian values of a PTX <c>.b8 name[N] = {...}</c> initializer.</summary>
+    private static ulong[] ReadInitializer(string ptx, string name)
+    {
+        var match = Regex.Match(ptx, name + @"\[\d+\]\s*=\s*\{([^}]*)\}");
+        Assert.True(match.Success, $"no initializer for {name} in the PTX:\n{ptx}");
+        var bytes = match.Groups[1].Value.Split(',').Select(b => byte.Parse(b.Trim())).ToArray();
+        return Enumerable.Range(0, bytes.Length / 8).Select(i => BitConverter.ToUInt64(bytes, i * 8)).ToArray();
+    }
+}
