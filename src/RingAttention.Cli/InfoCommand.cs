@@ -12,6 +12,7 @@ internal static class InfoCommand
         // Each backend and transport reports itself, with the reason when it cannot be used here.
         var facts = new List<(string Name, string Value)>();
         facts.AddRange(MachineFacts());
+        facts.AddRange(MpiInfo.Facts());
         if (options.Json)
         {
             Console.WriteLine(JsonSerializer.Serialize(facts.ToDictionary(f => f.Name, f => f.Value), new JsonSerializerOptions { WriteIndented = true }));

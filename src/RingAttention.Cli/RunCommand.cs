@@ -22,8 +22,9 @@ internal static class RunCommand
         Guard(run.Threads is null or >= 1, "--threads", "at least 1", run.Threads);
         Guard(run.Tolerance is null or > 0, "--tolerance", "a positive number", run.Tolerance);
 
-        var layout = SequenceLayouts.Create(run.Layout, run.SequenceLength, run.Ranks);
+        // The host first: under MPI it sets run.Ranks to the world size.
         using var host = JobHosts.Create(run);
+        var layout = SequenceLayouts.Create(run.Layout, run.SequenceLength, run.Ranks);
         using var backend = Backends.Create(run);
         var source = InputSources.Create(run, options);
 
@@ -46,7 +47,8 @@ internal static class RunCommand
             long verifyStart = Stopwatch.GetTimestamp();
             var samples = Verification.SampleRows(options.Batch, run.SequenceLength, run.VerifyRows);
             var summaries = ranks.Zip(reports, (rank, report) => RankSummary.From(report,
-                Verification.Check(options, layout, source, backend, rank, samples, Environment.ProcessorCount))).ToArray();
+                Verification.Check(options, layout, source, backend, rank, samples, Environment.ProcessorCount))
+                with { OutputDigest = run.Digest ? OutputDigests.Of(backend, rank) : null }).ToArray();
             double verifySeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(verifyStart).TotalSeconds);
 
             var all = host.Gather(summaries);
@@ -70,6 +72,7 @@ internal static class RunCommand
             else
             {
                 JobReportPrinter.Print(result);
+                OverlapReportPrinter.Print(result);
             }
             return verified || verification.Rows == 0 ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         }
