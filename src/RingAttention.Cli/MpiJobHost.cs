@@ -42,7 +42,8 @@ internal sealed class MpiJobHost : IJobHost
 
         Guard(run.ExchangeTimeout > 0, "--exchange-timeout", "a positive number of seconds", run.ExchangeTimeout);
         var timeout = TimeSpan.FromSeconds(run.ExchangeTimeout);
-        _world.OperationTimeout = timeout;
+        // Twice as long: when the ring stalls, the exchange that saw it (and can name the silent peer) reports first.
+        _world.OperationTimeout = 2 * timeout;
         bool ranksGiven = Environment.GetCommandLineArgs().Any(a => a == "--ranks" || a.StartsWith("--ranks=", StringComparison.Ordinal));
         Guard(!ranksGiven || run.Ranks == _world.Size, "--ranks", $"{_world.Size} (the MPI world size) or no --ranks", run.Ranks);
         // Under MPI the world size is P; --ranks (default 4) only has to agree when given.

@@ -25,7 +25,7 @@ public sealed partial class RunOptions
 
     /// <summary>Seconds an exchange or collective may wait for a peer.</summary>
     [Option("exchange-timeout", Default = 300.0,
-        HelpText = "Seconds a ring exchange or MPI collective may wait for a peer before the job is aborted with a message naming it.")]
+        HelpText = "Seconds a ring exchange may wait for a peer before the job is aborted with a message naming it (MPI collectives wait twice as long).")]
     public double ExchangeTimeout { get; set; }
 
     /// <summary>Report a digest of each rank's outputs.</summary>

@@ -48,7 +48,8 @@ public sealed class MpiLibrary
             }
             string version = Encoding.UTF8.GetString(text, 0, Math.Clamp(length, 0, text.Length)).TrimEnd('\0', ' ', '\n');
             int newline = version.IndexOf('\n');
-            return (newline < 0 ? version : version[..newline]).Trim();
+            // MPICH separates its fields with tabs: one line of single spaces reads the same for every library.
+            return string.Join(' ', (newline < 0 ? version : version[..newline]).Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
         }
     }
 
