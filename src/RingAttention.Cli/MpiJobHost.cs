@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace RingAttention.Cli;
 
 /// <summary>
-/// One rank per process under an MPI launcher: this process hosts rank <c>MPI_COMM_WORLD</c> rank, its ring
+/// One rank per process under an MPI launcher: this process hosts the rank <c>MPI_COMM_WORLD</c> gives it, its ring
 /// endpoint is <see cref="MpiRingTransport"/>, and summaries travel to rank 0 by MPI. Failures end the whole job:
 /// standard error lines carry "rank R: ", and when the process ends with a failure status (an exception reached the
 /// command runner) the job is aborted with <c>MPI_Abort</c> instead of finalised. That decision is taken at process
