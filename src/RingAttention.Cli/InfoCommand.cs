@@ -13,6 +13,7 @@ internal static class InfoCommand
         var facts = new List<(string Name, string Value)>();
         facts.AddRange(MachineFacts());
         facts.AddRange(CudaInfo.Facts());
+        facts.AddRange(MpiInfo.Facts());
         if (options.Json)
         {
             Console.WriteLine(JsonSerializer.Serialize(facts.ToDictionary(f => f.Name, f => f.Value), new JsonSerializerOptions { WriteIndented = true }));

@@ -1,9 +1,15 @@
 using RingAttention.Kernels;
+using RingAttention.Mpi;
 
 namespace RingAttention.Cli;
 
-/// <summary>Chooses where the job's ranks live.</summary>
+/// <summary>Chooses where the job's ranks live: emulation in this process, or one rank per process under MPI.</summary>
 internal static class JobHosts
 {
-    public static IJobHost Create(RunOptions run, IAttentionBackend backend) => new EmulationHost(run.Ranks, backend);
+    public static IJobHost Create(RunOptions run, IAttentionBackend backend) => run.Transport switch
+    {
+        TransportChoice.Emulation => new EmulationHost(run.Ranks, backend),
+        TransportChoice.Mpi => MpiJobHost.Start(run),
+        _ => MpiLauncher.Detect() is null ? new EmulationHost(run.Ranks, backend) : MpiJobHost.Start(run),
+    };
 }

@@ -16,6 +16,9 @@ internal sealed record RankSummary(
     VerificationResult Verification,
     IReadOnlyList<StepTiming> Steps)
 {
+    /// <summary>Hash of the rank's O and LSE bytes (with --digest), to compare runs bitwise.</summary>
+    public string? OutputDigest { get; init; }
+
     public static RankSummary From(RankReport report, VerificationResult verification) => new(
         report.Rank, report.LocalLength, report.ComputeSeconds, report.WaitSeconds, report.FinalizeSeconds,
         report.BytesSent, report.BytesHeld, report.KernelCalls, verification, report.Steps);

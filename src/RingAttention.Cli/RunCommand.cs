@@ -24,9 +24,11 @@ internal static class RunCommand
         Guard(run.Threads is null or >= 1, "--threads", "at least 1", run.Threads);
         Guard(run.Tolerance is null or > 0, "--tolerance", "a positive number", run.Tolerance);
 
-        var layout = SequenceLayouts.Create(run.Layout, run.SequenceLength, run.Ranks);
+        // The backend first, so an unusable device fails before anything is allocated; then the host, which under
+        // MPI sets run.Ranks to the world size.
         using var backend = Backends.Create(run);
         using var host = JobHosts.Create(run, backend);
+        var layout = SequenceLayouts.Create(run.Layout, run.SequenceLength, run.Ranks);
         var source = InputSources.Create(run, options, files);
 
         long setupStart = Stopwatch.GetTimestamp();
@@ -48,7 +50,8 @@ internal static class RunCommand
             long verifyStart = Stopwatch.GetTimestamp();
             var samples = Verification.SampleRows(options.Batch, run.SequenceLength, run.VerifyRows);
             var summaries = ranks.Zip(reports, (rank, report) => RankSummary.From(report,
-                Verification.Check(options, layout, source, backend, rank, samples, Environment.ProcessorCount))).ToArray();
+                Verification.Check(options, layout, source, backend, rank, samples, Environment.ProcessorCount))
+                with { OutputDigest = run.Digest ? OutputDigests.Of(backend, rank) : null }).ToArray();
             double verifySeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(verifyStart).TotalSeconds);
             string? written = OutputFiles.Write(run, host, backend, options, layout, ranks);
 
@@ -77,6 +80,7 @@ internal static class RunCommand
                 {
                     Console.WriteLine(written);
                 }
+                OverlapReportPrinter.Print(result);
             }
             return verified || verification.Rows == 0 ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         }

@@ -4,7 +4,14 @@ namespace RingAttention.Ring;
 /// <param name="ComputeSeconds">Block-kernel time of the step.</param>
 /// <param name="WaitSeconds">Time spent posting the exchange and blocked in its wait after compute: exchange time not hidden behind compute.</param>
 /// <param name="ExchangeBytes">Bytes sent in the step's exchange (K and V).</param>
-public readonly record struct StepTiming(double ComputeSeconds, double WaitSeconds, long ExchangeBytes);
+public readonly record struct StepTiming(double ComputeSeconds, double WaitSeconds, long ExchangeBytes)
+{
+    /// <summary>Seconds from posting the step's exchange to its completion; null when the transport does not observe completion times.</summary>
+    public double? ExchangeSeconds { get; init; }
+
+    /// <summary>Seconds of the exchange that ran before the rank began to wait for it, i.e. hidden behind the step's compute; null when unknown.</summary>
+    public double? HiddenSeconds { get; init; }
+}
 
 /// <summary>What one rank did in one forward pass.</summary>
 public sealed record RankReport
@@ -35,4 +42,10 @@ public sealed record RankReport
 
     /// <summary>Total bytes sent.</summary>
     public long BytesSent => Steps.Sum(s => s.ExchangeBytes);
+
+    /// <summary>Total exchange time (post to completion) over the steps whose completion was observed; null when none was.</summary>
+    public double? ExchangeSeconds => Steps.Any(s => s.ExchangeSeconds is not null) ? Steps.Sum(s => s.ExchangeSeconds ?? 0) : null;
+
+    /// <summary>Total exchange time hidden behind compute over the steps whose completion was observed; null when none was.</summary>
+    public double? HiddenSeconds => Steps.Any(s => s.HiddenSeconds is not null) ? Steps.Sum(s => s.HiddenSeconds ?? 0) : null;
 }

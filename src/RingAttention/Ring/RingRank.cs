@@ -31,6 +31,7 @@ public sealed class RingRank : IDisposable
     private IPendingExchange? _pending;
     private long _pendingBytes;
     private double _postSeconds;
+    private long _postedAt;
     private double _finalizeSeconds;
     private int _kernelCalls;
 
@@ -101,9 +102,9 @@ public sealed class RingRank : IDisposable
         var buffer = _receive[step % 2];
         long bytes = KvBytes(incomingRows);
         var receive = new KvMessage(buffer.Address, buffer.Address + (nint)(buffer.Bytes / 2), bytes);
-        long start = Stopwatch.GetTimestamp();
+        _postedAt = Stopwatch.GetTimestamp();
         _pending = _transport.PostExchange(_current, receive, step);
-        _postSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        _postSeconds = Stopwatch.GetElapsedTime(_postedAt).TotalSeconds;
         _pendingBytes = 2 * _current.BytesEach;
     }
 
@@ -144,6 +145,16 @@ public sealed class RingRank : IDisposable
         }
         // A transport that moves data while posting (the in-process copy) exposes that time just as a wait does.
         _steps[^1] = _steps[^1] with { WaitSeconds = _postSeconds + Stopwatch.GetElapsedTime(start).TotalSeconds, ExchangeBytes = _pendingBytes };
+        if (_pending is ITimedExchange timed)
+        {
+            // Hidden: the part of [post, completion] before the rank began to wait, i.e. spent computing instead.
+            long hidden = Math.Max(0, Math.Min(timed.CompletedTimestamp, start) - _postedAt);
+            _steps[^1] = _steps[^1] with
+            {
+                ExchangeSeconds = Stopwatch.GetElapsedTime(_postedAt, timed.CompletedTimestamp).TotalSeconds,
+                HiddenSeconds = (double)hidden / Stopwatch.Frequency,
+            };
+        }
         var buffer = _receive[step % 2];
         _currentSource = RingSchedule.SourceRank(Rank, step + 1, _layout.Ranks);
         _current = new KvMessage(buffer.Address, buffer.Address + (nint)(buffer.Bytes / 2), KvBytes(_layout.LocalLength(_currentSource)));
