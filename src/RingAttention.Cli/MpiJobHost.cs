@@ -38,7 +38,7 @@ internal sealed class MpiJobHost : IJobHost
     {
         _environment = new MpiEnvironment(ThreadLevel.Multiple, ThreadLevel.Serialized);
         _world = _environment.World;
-        Console.SetError(new RankPrefixedWriter(Console.Error, _world.Rank));
+        Console.SetError(new RankPrefixedWriter(Console.OpenStandardError(), _world.Rank));
         // Launchers (Open MPI) may hand ranks a pseudo-terminal that is not the user's: write plain, wide text.
         AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 200);
         AnsiConsole.Profile.Capabilities.Ansi = false;

@@ -47,7 +47,8 @@ public static class NcclBootstrap
     /// Creates the NCCL communicator of all ranks of <paramref name="world"/> on <paramref name="backend"/>'s device
     /// (collective) and returns this rank's ring endpoint. Creation waits for every rank to join; if it has not
     /// completed within <paramref name="timeout"/>, <paramref name="abortJob"/> is called with the cause and must end
-    /// the job (it is called on another thread while this one is blocked in NCCL).
+    /// the job (it is called on another thread while this one is blocked in NCCL). The endpoint uses the same
+    /// timeout and abort action for its exchanges.
     /// </summary>
     public static NcclRingTransport Connect(Communicator world, CudaBackend backend, TimeSpan timeout, Action<string> abortJob)
     {
@@ -71,7 +72,7 @@ public static class NcclBootstrap
             {
                 throw new InvalidOperationException($"rank {world.Rank}: NCCL chose CUDA device {device}, but the backend runs on device {backend.Context.DeviceId}");
             }
-            return new NcclRingTransport(communicator, backend, timeout);
+            return new NcclRingTransport(communicator, backend, timeout, abortJob);
         }
         catch
         {

@@ -12,30 +12,36 @@ namespace RingAttention.Nccl;
 /// ring's double buffering and schedule are <see cref="RingRank"/>'s, as for every transport. A wait polls the
 /// exchange's completion event and NCCL's asynchronous error state; an error, or an exchange not complete within
 /// <see cref="Timeout"/>, aborts the communicator (cancelling its kernels) and throws, naming the rank and the cause.
-/// Exchanges mark their post and completion on the device, so the ring reports exchange and hidden time.
+/// Posting can block too (NCCL connects a pair of ranks at their first exchange, which needs both): a post that has
+/// not returned within the timeout ends the job through the abort action. Exchanges mark their post and completion
+/// on the device, so the ring reports exchange and hidden time.
 /// </summary>
 public sealed class NcclRingTransport : IRingTransport
 {
     private readonly NcclCommunicator _communicator;
     private readonly CudaBackend _backend;
     private readonly ExchangeStream _stream;
+    private readonly Action<string> _abortJob;
     private Exchange? _inFlight;
     private bool _failed;
     private bool _disposed;
 
     /// <summary>
     /// Creates this rank's endpoint over <paramref name="communicator"/> (which it then owns) on
-    /// <paramref name="backend"/>'s device, the one the communicator was created on.
+    /// <paramref name="backend"/>'s device, the one the communicator was created on. <paramref name="abortJob"/> ends
+    /// the job with the cause it is given (print it, then <c>MPI_Abort</c>; it must not return): it is called from a
+    /// timer thread when a post stays blocked inside NCCL past <paramref name="timeout"/>.
     /// </summary>
-    public NcclRingTransport(NcclCommunicator communicator, CudaBackend backend, TimeSpan timeout)
+    public NcclRingTransport(NcclCommunicator communicator, CudaBackend backend, TimeSpan timeout, Action<string> abortJob)
     {
         ArgumentNullException.ThrowIfNull(communicator);
         ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(abortJob);
         if (timeout <= TimeSpan.Zero && timeout != System.Threading.Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(timeout), $"timeout: expected a positive time, actual {timeout}.");
         }
-        (_communicator, _backend, Timeout) = (communicator, backend, timeout);
+        (_communicator, _backend, Timeout, _abortJob) = (communicator, backend, timeout, abortJob);
         _stream = new ExchangeStream(backend);
     }
 
@@ -73,6 +79,9 @@ public sealed class NcclRingTransport : IRingTransport
         try
         {
             nint stream = _stream.Stream.Stream;
+            using (new Watchdog(Timeout, () => _abortJob(
+                $"rank {Rank}, step {step}: posting the NCCL exchange did not return within {Timeout.TotalSeconds:F0} s: rank {Previous} or rank {Next} " +
+                "did not take part (NCCL connects two ranks at their first exchange, which needs both)")))
             using (NcclGroup.Begin())
             {
                 _communicator.Send(send.Key, send.BytesEach, Next, stream);

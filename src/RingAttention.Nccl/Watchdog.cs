@@ -2,8 +2,9 @@ namespace RingAttention.Nccl;
 
 /// <summary>
 /// Guards a blocking native call that cannot be interrupted (communicator creation, which waits for every rank to
-/// join): unless disposed within the limit, it runs <c>expired</c> on a timer thread, which must end the job
-/// (print the cause and call <c>MPI_Abort</c>), so that a rank that never joins cannot leave the others hanging.
+/// join; a first exchange, which connects two ranks): unless disposed within the limit, it runs <c>expired</c> on a
+/// timer thread, which must end the job (print the cause and call <c>MPI_Abort</c>), so that a rank that never
+/// takes part cannot leave the others hanging.
 /// </summary>
 internal sealed class Watchdog : IDisposable
 {
