@@ -80,8 +80,9 @@ public sealed class NcclRingTransport : IRingTransport
         {
             nint stream = _stream.Stream.Stream;
             using (new Watchdog(Timeout, () => _abortJob(
-                $"rank {Rank}, step {step}: posting the NCCL exchange did not return within {Timeout.TotalSeconds:F0} s: rank {Previous} or rank {Next} " +
-                "did not take part (NCCL connects two ranks at their first exchange, which needs both)")))
+                $"rank {Rank}, step {step}: posting the NCCL exchange did not return within {Timeout.TotalSeconds:F0} s: " +
+                (Previous == Next ? $"rank {Next}" : $"rank {Previous} or rank {Next}") +
+                " did not take part (NCCL connects two ranks at their first exchange, which needs both)")))
             using (NcclGroup.Begin())
             {
                 _communicator.Send(send.Key, send.BytesEach, Next, stream);
@@ -150,8 +151,10 @@ public sealed class NcclRingTransport : IRingTransport
                 if (Stopwatch.GetTimestamp() > deadline)
                 {
                     throw new TimeoutException(transport.Abort(step,
-                        $"the NCCL exchange did not complete within {transport.Timeout.TotalSeconds:F0} s: rank {transport.Previous} did not send " +
-                        $"or rank {transport.Next} did not receive"));
+                        $"the NCCL exchange did not complete within {transport.Timeout.TotalSeconds:F0} s: " +
+                        (transport.Previous == transport.Next
+                            ? $"rank {transport.Next} did not send or receive"
+                            : $"rank {transport.Previous} did not send or rank {transport.Next} did not receive")));
                 }
                 // Poll often at first (an exchange hidden behind compute is already done), then about once a millisecond.
                 spinner.SpinOnce(sleep1Threshold: 40);
