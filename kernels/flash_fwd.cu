@@ -8,27 +8,17 @@
 //   wait K(j); sync; issue V(j); S = Q·K(j)ᵀ; softmax; wait V(j); sync; issue K(j+1); O += P·V(j).
 #include "kernel_traits.cuh"
 #include "block_info.cuh"
+#include "fragments.cuh"
 #include "mask.cuh"
 #include "softmax.cuh"
 
 using Traits = KernelTraits;
+using namespace fragments;
 
 namespace {
 
 __device__ __forceinline__ unsigned shared_address(const void* pointer) {
     return (unsigned)__cvta_generic_to_shared(pointer);
-}
-
-// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled [rows][kHeadDim] tile.
-__device__ __forceinline__ unsigned swizzled(int row, int chunk) {
-    return (unsigned)(row * Traits::kChunksPerRow + (chunk ^ (row & 7))) * 16u;
-}
-
-// Byte offset, inside its row, of chunk even_chunk + odd of a row with swizzle key `key` (row % 8). even_chunk is
-// a compile-time even number and odd is 0 or 1, so the group part folds into an immediate and the rest is one
-// LOP3: the fragment loads need a handful of base registers instead of one hoisted address per (k-step, block).
-__device__ __forceinline__ unsigned chunk_offset(int even_chunk, int odd, int key) {
-    return (unsigned)((even_chunk & ~7) << 4) + (unsigned)((((even_chunk & 7) | odd) ^ key) << 4);
 }
 
 __device__ __forceinline__ void cp_async_16(unsigned destination, const void* source, bool valid) {
@@ -54,7 +44,7 @@ __device__ __forceinline__ void load_tile(unsigned tile, const unsigned short* r
         int chunk = index % Traits::kChunksPerRow;
         bool valid = row < valid_rows && chunk * 8 < head_dim;
         const unsigned short* source = valid ? rows + row * row_stride + chunk * 8 : rows;
-        cp_async_16(tile + swizzled(row, chunk), source, valid);
+        cp_async_16(tile + tile_chunk_offset(row, chunk), source, valid);
     }
 }
 
@@ -127,32 +117,27 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
     load_tile<kBlockN>(k_tile, k, (int)p.KRowStride, p.SeqLenK, p.HeadDim, thread);
     cp_async_commit();
 
-    // This thread's rows: m-tile i, half h -> local row warp_row0 + 16i + g + 8h (the accumulator fragment layout).
-    const int g = lane >> 2, t = lane & 3;
+    // This thread's rows: m-tile i, half h -> local row warp_row0 + 16i + accumulator_row(lane, 2h) (fragments.cuh).
     const int warp_row0 = warp * kMTiles * 16;
-    // ldmatrix row addresses of this lane (REFERENCE.md): Q row warp_row0 + lane % 16; K row lane % 8 + 8·(lane / 16);
-    // V row lane % 16. Every fragment row is lane % 8 modulo 8, so all three share one swizzle key.
-    constexpr unsigned kRowBytes = Traits::kChunksPerRow * 16;
-    const int key = lane & 7;
-    const unsigned q_fragment_row = q_tile + (warp_row0 + (lane & 15)) * kRowBytes;
-    const unsigned k_fragment_row = k_tile + ((lane & 7) + ((lane >> 4) << 3)) * kRowBytes;
-    const unsigned v_fragment_row = v_tile + (lane & 15) * kRowBytes;
+    const unsigned q_fragment_base = q_tile + q_fragment_row(lane, warp);
+    const unsigned k_fragment_base = k_tile + k_fragment_row(lane);
+    const unsigned v_fragment_base = v_tile + v_fragment_row(lane);
     float acc_o[kMTiles][kDBlocks][4];
     float row_max[kMTiles][2], row_sum[kMTiles][2];
 #pragma unroll
     for (int i = 0; i < kMTiles; ++i) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            const int r = warp_row0 + i * 16 + g + 8 * h;
+            const int r = warp_row0 + i * 16 + accumulator_row(lane, 2 * h);
             const bool live = r < rows;
             const long long stat = batch * p.StatBatchStride + head * p.StatHeadStride + first_row + r;
             row_max[i][h] = live ? p.RowMax[stat] : RA_NEG_INF;
-            // The quad's four shares of the running sum add up to the row's sum: the incoming sum is lane t = 0's.
-            row_sum[i][h] = live && t == 0 ? p.RowSum[stat] : 0.0f;
+            // The quad's four shares of the running sum add up to the row's sum: the incoming sum is its first lane's.
+            row_sum[i][h] = live && (lane & 3) == 0 ? p.RowSum[stat] : 0.0f;
             const float* o_row = p.OAccum + batch * p.OBatchStride + (first_row + r) * p.ORowStride + head * p.OHeadStride;
 #pragma unroll
             for (int d = 0; d < kDBlocks; ++d) {
-                const int column = d * 8 + 2 * t;
+                const int column = d * 8 + accumulator_column(lane, 0);
                 float2 value = make_float2(0.0f, 0.0f);
                 if (live && column < p.HeadDim) {
                     value = *reinterpret_cast<const float2*>(o_row + column);
@@ -183,12 +168,12 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
             unsigned a[kMTiles][4];
 #pragma unroll
             for (int i = 0; i < kMTiles; ++i) {
-                ldmatrix_x4(a[i], q_fragment_row + i * 16 * kRowBytes + chunk_offset(2 * kk, lane >> 4, key));
+                ldmatrix_x4(a[i], q_fragment_address(q_fragment_base, lane, i, kk));
             }
 #pragma unroll
             for (int n = 0; n < kNBlocks; n += 2) {
                 unsigned b[4];
-                ldmatrix_x4(b, k_fragment_row + n * 8 * kRowBytes + chunk_offset(2 * kk, (lane >> 3) & 1, key));
+                ldmatrix_x4(b, k_fragment_address(k_fragment_base, lane, n, kk));
 #pragma unroll
                 for (int i = 0; i < kMTiles; ++i) {
                     mma_16816(s[i][n], a[i], b[0], b[1]);
@@ -203,7 +188,7 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
             for (int i = 0; i < kMTiles; ++i) {
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {
-                    query_position[i][h] = p.QPosStart + (first_row + min(warp_row0 + i * 16 + g + 8 * h, rows - 1)) * p.QPosStride;
+                    query_position[i][h] = ra_position(p.QPosStart, first_row + min(warp_row0 + i * 16 + accumulator_row(lane, 2 * h), rows - 1), p.QPosStride);
                 }
             }
             apply_mask<kMTiles, kNBlocks, Traits::kIsCausal>(s, query_position, p, first_key, lane);
@@ -224,15 +209,16 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
             unsigned a[kMTiles][4];
 #pragma unroll
             for (int i = 0; i < kMTiles; ++i) {
-                a[i][0] = pack_pair(s[i][2 * ks][0], s[i][2 * ks][1]);
-                a[i][1] = pack_pair(s[i][2 * ks][2], s[i][2 * ks][3]);
-                a[i][2] = pack_pair(s[i][2 * ks + 1][0], s[i][2 * ks + 1][1]);
-                a[i][3] = pack_pair(s[i][2 * ks + 1][2], s[i][2 * ks + 1][3]);
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {
+                    const float (&block)[4] = s[i][probability_block(ks, r)];
+                    a[i][r] = pack_pair(block[probability_element(r)], block[probability_element(r) + 1]);
+                }
             }
 #pragma unroll
             for (int d = 0; d < kDBlocks; d += 2) {
                 unsigned b[4];
-                ldmatrix_x4_trans(b, v_fragment_row + ks * 16 * kRowBytes + chunk_offset(d, lane >> 4, key));
+                ldmatrix_x4_trans(b, v_fragment_address(v_fragment_base, lane, ks, d));
 #pragma unroll
                 for (int i = 0; i < kMTiles; ++i) {
                     mma_16816(acc_o[i][d], a[i], b[0], b[1]);
@@ -248,19 +234,19 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
             const float sum = ra_quad_sum(row_sum[i][h]);
-            const int r = warp_row0 + i * 16 + g + 8 * h;
+            const int r = warp_row0 + i * 16 + accumulator_row(lane, 2 * h);
             if (r >= rows) {
                 continue;
             }
             const long long stat = batch * p.StatBatchStride + head * p.StatHeadStride + first_row + r;
-            if (t == 0) {
+            if ((lane & 3) == 0) {
                 p.RowMax[stat] = row_max[i][h];
                 p.RowSum[stat] = sum;
             }
             float* o_row = p.OAccum + batch * p.OBatchStride + (first_row + r) * p.ORowStride + head * p.OHeadStride;
 #pragma unroll
             for (int d = 0; d < kDBlocks; ++d) {
-                const int column = d * 8 + 2 * t;
+                const int column = d * 8 + accumulator_column(lane, 0);
                 if (column < p.HeadDim) {
                     *reinterpret_cast<float2*>(o_row + column) = make_float2(acc_o[i][d][2 * h], acc_o[i][d][2 * h + 1]);
                 }

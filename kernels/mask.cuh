@@ -4,23 +4,26 @@
 // Comparing positions costs one multiply-add per key instead of a division per row (registers are scarce in the
 // main loop); the host checks that positions up to SeqLenK + 256 keys fit in an int.
 #pragma once
+#include "block_info.cuh"
 #include "flash_params.cuh"
+#include "fragments.cuh"
 
 #define RA_NEG_INF __int_as_float(0xff800000u)
 
-// s[i][n][e]: m-tile i (16 rows), n-block n (8 keys), c0..c3 of the m16n8 fragment (row g for e < 2, row g + 8
-// for e >= 2; key 2t + (e & 1) of the block). query_position[i][h] is the position of row g + 8h of m-tile i.
+// s[i][n][e]: m-tile i (16 rows), n-block n (8 keys), element e of the m16n8 accumulator fragment (row
+// accumulator_row(lane, e), key accumulator_column(lane, e) of the block: fragments.cuh). query_position[i][h] is
+// the position of the row of elements 2h and 2h + 1 of m-tile i.
 template <int kMTiles, int kNBlocks, bool kIsCausal>
 __device__ __forceinline__ void apply_mask(float (&s)[kMTiles][kNBlocks][4], const int (&query_position)[kMTiles][2],
                                            const FlashFwdParams& p, int first_key, int lane) {
-    const int key0 = first_key + (lane & 3) * 2;
-    const int key_position0 = p.KPosStart + key0 * p.KPosStride;
+    const int key0 = first_key + fragments::accumulator_column(lane, 0);
+    const int key_position0 = ra_position(p.KPosStart, key0, p.KPosStride);
 #pragma unroll
     for (int n = 0; n < kNBlocks; ++n) {
 #pragma unroll
         for (int column = 0; column < 2; ++column) {
             const int key = key0 + n * 8 + column;
-            const int key_position = key_position0 + (n * 8 + column) * p.KPosStride;
+            const int key_position = ra_position(key_position0, n * 8 + column, p.KPosStride);
 #pragma unroll
             for (int i = 0; i < kMTiles; ++i) {
 #pragma unroll

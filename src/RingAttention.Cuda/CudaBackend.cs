@@ -96,6 +96,10 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmula
     public void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0)
     {
         CheckRange(destination, offset, source.Length);
+        if (source.IsEmpty)
+        {
+            return;  // an empty span pins to a null pointer, which the driver need not accept even for 0 bytes
+        }
         _context.SetCurrent();
         fixed (byte* data = source)
         {
@@ -108,6 +112,10 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmula
     public void Download(BackendBuffer source, long offset, Span<byte> destination)
     {
         CheckRange(source, offset, destination.Length);
+        if (destination.IsEmpty)
+        {
+            return;
+        }
         _context.SetCurrent();
         fixed (byte* data = destination)
         {
@@ -121,6 +129,10 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmula
     {
         CheckRange(buffer, offset, count * sizeof(float));
         Guard.That(offset % sizeof(float) == 0, nameof(offset), "a multiple of 4 bytes", offset);
+        if (count == 0)
+        {
+            return;
+        }
         _context.SetCurrent();
         ThrowIfFailed(cuMemsetD32Async((ulong)(buffer.Address + (nint)offset), BitConverter.SingleToUInt32Bits(value), (nuint)count, _compute.Stream));
     }

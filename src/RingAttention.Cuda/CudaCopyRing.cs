@@ -74,9 +74,13 @@ public sealed class CudaCopyRing
             throw new InvalidOperationException(
                 $"ring exchange from rank {sender} to rank {to.Rank}: sent {from.BytesEach} bytes per tensor, receiver expected {to.Buffer.BytesEach}");
         }
-        _backend.Context.SetCurrent();
-        ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Key, (ulong)from.Key, (nuint)from.BytesEach, _copies.Stream.Stream));
-        ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Value, (ulong)from.Value, (nuint)from.BytesEach, _copies.Stream.Stream));
+        // A rank may hold no rows (N < P): nothing to copy, but the receiver still waits on an event.
+        if (from.BytesEach > 0)
+        {
+            _backend.Context.SetCurrent();
+            ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Key, (ulong)from.Key, (nuint)from.BytesEach, _copies.Stream.Stream));
+            ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Value, (ulong)from.Value, (nuint)from.BytesEach, _copies.Stream.Stream));
+        }
         to.Arrived = _copies.Complete();
     }
 

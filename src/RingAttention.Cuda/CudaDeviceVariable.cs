@@ -33,7 +33,11 @@ public sealed unsafe class CudaDeviceVariable<T> : IDisposable where T : unmanag
     /// <summary>The CUdeviceptr of element 0.</summary>
     public ulong DevicePointer => (ulong)_handle.DangerousGetHandle();
 
-    /// <summary>Copies <paramref name="source"/> to the device starting at element <paramref name="offset"/> (blocks until done).</summary>
+    /// <summary>
+    /// Copies <paramref name="source"/> to the device starting at element <paramref name="offset"/> (blocks until done).
+    /// The copy is ordered on the legacy default stream, which does not wait for non-blocking streams such as
+    /// <see cref="CudaBackend.ComputeStream"/>: synchronize those first.
+    /// </summary>
     public void CopyToDevice(ReadOnlySpan<T> source, long offset = 0)
     {
         CheckRange(offset, source.Length);
@@ -44,7 +48,10 @@ public sealed unsafe class CudaDeviceVariable<T> : IDisposable where T : unmanag
         }
     }
 
-    /// <summary>Copies elements from <paramref name="offset"/> on to <paramref name="destination"/> (blocks until done).</summary>
+    /// <summary>
+    /// Copies elements from <paramref name="offset"/> on to <paramref name="destination"/> (blocks until done). Ordered on
+    /// the legacy default stream, which does not wait for non-blocking streams: synchronize those first.
+    /// </summary>
     public void CopyToHost(Span<T> destination, long offset = 0)
     {
         CheckRange(offset, destination.Length);
@@ -55,7 +62,10 @@ public sealed unsafe class CudaDeviceVariable<T> : IDisposable where T : unmanag
         }
     }
 
-    /// <summary>Sets every 32-bit word to <paramref name="value"/> (<typeparamref name="T"/> must be a multiple of 4 bytes).</summary>
+    /// <summary>
+    /// Sets every 32-bit word to <paramref name="value"/> (<typeparamref name="T"/> must be a multiple of 4 bytes), on the
+    /// legacy default stream (not ordered after work on non-blocking streams).
+    /// </summary>
     public void Memset(uint value)
     {
         Guard.That(sizeof(T) % 4 == 0, nameof(T), "a type whose size is a multiple of 4 bytes", typeof(T).Name);

@@ -104,12 +104,12 @@ public sealed unsafe class FileTensorSource : ITensorSource, IDisposable
         byte* data = (byte*)_data[index];
         if (Layout == TensorLayout.Bshd)
         {
-            ElementWidening.Widen(ElementType, data + geometry.Offset(batch, position, 0) * _elementSize, row);
+            RingAttention.Cpu.StorageConversion.Widen(ElementType, data + geometry.Offset(batch, position, 0) * _elementSize, row);
             return;
         }
         for (int head = 0; head < heads; head++)
         {
-            ElementWidening.Widen(ElementType, data + geometry.Offset(batch, position, head) * _elementSize, row.Slice(head * d, d));
+            RingAttention.Cpu.StorageConversion.Widen(ElementType, data + geometry.Offset(batch, position, head) * _elementSize, row.Slice(head * d, d));
         }
     }
 

@@ -85,10 +85,17 @@ public sealed class NcclRingTransport : IRingTransport
                 " did not take part (NCCL connects two ranks at their first exchange, which needs both)")))
             using (NcclGroup.Begin())
             {
-                _communicator.Send(send.Key, send.BytesEach, Next, stream);
-                _communicator.Send(send.Value, send.BytesEach, Next, stream);
-                _communicator.Receive(receive.Key, receive.BytesEach, Previous, stream);
-                _communicator.Receive(receive.Value, receive.BytesEach, Previous, stream);
+                // A rank may hold no rows (N < P). Its neighbour then expects zero bytes too, so both sides skip alike.
+                if (send.BytesEach > 0)
+                {
+                    _communicator.Send(send.Key, send.BytesEach, Next, stream);
+                    _communicator.Send(send.Value, send.BytesEach, Next, stream);
+                }
+                if (receive.BytesEach > 0)
+                {
+                    _communicator.Receive(receive.Key, receive.BytesEach, Previous, stream);
+                    _communicator.Receive(receive.Value, receive.BytesEach, Previous, stream);
+                }
             }
             _inFlight = new Exchange(this, step, posted, _stream.Complete());
             return _inFlight;

@@ -1,7 +1,6 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.RegularExpressions;
 using RingAttention.Cuda.Kernels;
 using RingAttention.Kernels;
 
@@ -43,7 +42,7 @@ public sealed class ParamsLayoutTests
                         string.Join(",\n  ", facts) + "\n};\n";
         using var program = new CudaRuntimeCompiler(source, "layout_check.cu", KernelSources.Headers);
         program.Compile(["-std=c++17", "-arch=compute_80"]);
-        var values = ReadInitializer(Encoding.UTF8.GetString(program.GetPTX()), "layout_facts");
+        var values = PtxInitializer.UInt64s(Encoding.UTF8.GetString(program.GetPTX()), "layout_facts");
 
         Assert.Equal(2 * fields.Length + 1, values.Length);
         for (int i = 0; i < fields.Length; i++)
@@ -52,14 +51,5 @@ public sealed class ParamsLayoutTests
             Assert.True(Marshal.SizeOf(fields[i].FieldType) == (int)values[2 * i + 1], $"{cName}.{fields[i].Name}: C# size {Marshal.SizeOf(fields[i].FieldType)}, header {values[2 * i + 1]}");
         }
         Assert.Equal((ulong)Marshal.SizeOf<T>(), values[^1]);
-    }
-
-    /// <summary>The 64-bit little-endian values of a PTX <c>.b8 name[N] = {...}</c> initializer.</summary>
-    private static ulong[] ReadInitializer(string ptx, string name)
-    {
-        var match = Regex.Match(ptx, name + @"\[\d+\]\s*=\s*\{([^}]*)\}");
-        Assert.True(match.Success, $"no initializer for {name} in the PTX:\n{ptx}");
-        var bytes = match.Groups[1].Value.Split(',').Select(b => byte.Parse(b.Trim())).ToArray();
-        return Enumerable.Range(0, bytes.Length / 8).Select(i => BitConverter.ToUInt64(bytes, i * 8)).ToArray();
     }
 }

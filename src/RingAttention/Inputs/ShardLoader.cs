@@ -1,4 +1,4 @@
-using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using RingAttention.Cpu;
 using RingAttention.Kernels;
 using RingAttention.Layouts;
@@ -31,25 +31,33 @@ public static class ShardLoader
         int elementSize = ElementTypes.SizeOf(options.ElementType);
         var segments = layout.Segments(rank);
         long rowBytes = (long)width * elementSize;
-        long bytes = options.Batch * local * rowBytes;
-        // Host backends are written in place; device backends get one upload from a staging copy.
-        byte[]? staging = backend.IsHostMemory ? null : GC.AllocateUninitializedArray<byte>(checked((int)bytes), pinned: true);
-        byte* target = staging is null ? (byte*)buffer.Address : (byte*)Unsafe.AsPointer(ref staging[0]);
-        Parallel.For(0, options.Batch * local, () => new float[width], (item, _, row) =>
+        long bytes = (long)options.Batch * local * rowBytes;
+        // Host backends are written in place; device backends get uploads from a staging copy (a rank's shard may be
+        // empty, or larger than one span can address: it goes up in pieces).
+        byte* staging = backend.IsHostMemory ? null : (byte*)NativeMemory.Alloc((nuint)Math.Max(bytes, 1));
+        try
         {
-            int b = item / local, localRow = item % local;
-            int s = 0;
-            while (s + 1 < segments.Count && segments[s + 1].LocalStart <= localRow)
+            byte* target = staging is null ? (byte*)buffer.Address : staging;
+            Parallel.For(0, options.Batch * local, () => new float[width], (item, _, row) =>
             {
-                s++;
+                int b = item / local, localRow = item % local;
+                int s = 0;
+                while (s + 1 < segments.Count && segments[s + 1].LocalStart <= localRow)
+                {
+                    s++;
+                }
+                source.ReadRow(tensor, b, segments[s].GlobalAt(localRow - segments[s].LocalStart), row);
+                StorageConversion.Narrow(row, options.ElementType, target + item * rowBytes);
+                return row;
+            }, _ => { });
+            for (long offset = 0; staging is not null && offset < bytes; offset += int.MaxValue)
+            {
+                backend.Upload(new ReadOnlySpan<byte>(staging + offset, (int)Math.Min(int.MaxValue, bytes - offset)), buffer, offset);
             }
-            source.ReadRow(tensor, b, segments[s].GlobalAt(localRow - segments[s].LocalStart), row);
-            StorageConversion.Narrow(row, options.ElementType, target + item * rowBytes);
-            return row;
-        }, _ => { });
-        if (staging is not null)
+        }
+        finally
         {
-            backend.Upload(staging, buffer);
+            NativeMemory.Free(staging);
         }
     }
 }
