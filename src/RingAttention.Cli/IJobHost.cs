@@ -1,13 +1,18 @@
+using RingAttention.Kernels;
 using RingAttention.Ring;
 
 namespace RingAttention.Cli;
 
 /// <summary>
 /// Where a job's ranks live: all P in this process (emulation) or one per process (MPI). The run command is the
-/// same for both; the host supplies the hosted ranks' transports and brings every rank's summary to the root.
+/// same for both; the host supplies the device backend and the hosted ranks' transports (it owns both), and brings
+/// every rank's summary to the root.
 /// </summary>
 internal interface IJobHost : IDisposable
 {
+    /// <summary>The device backend the hosted ranks compute on (under MPI with a GPU, the GPU of this rank).</summary>
+    IAttentionBackend Backend { get; }
+
     /// <summary>One line for the report, e.g. "emulation: 4 virtual ranks in one process".</summary>
     string Description { get; }
 
@@ -29,13 +34,32 @@ internal interface IJobHost : IDisposable
 
 /// <summary>
 /// Emulation: P virtual ranks in this process, connected by the backend's emulation transport
-/// (<see cref="InProcessRing"/> for host memory, device-to-device copies for a GPU).
+/// (<see cref="InProcessRing"/> for host memory, device-to-device copies for a GPU). The backend comes first, so an
+/// unusable device fails before anything is allocated.
 /// </summary>
-internal sealed class EmulationHost(int ranks, RingAttention.Kernels.IAttentionBackend backend) : IJobHost
+internal sealed class EmulationHost : IJobHost
 {
-    private readonly IRingTransport[] _transports = EmulatedTransports.Create(backend, ranks);
+    private readonly int _ranks;
+    private readonly IRingTransport[] _transports;
 
-    public string Description => $"emulation: {ranks} virtual rank(s) in one process";
+    public EmulationHost(RunOptions run)
+    {
+        _ranks = run.Ranks;
+        Backend = Backends.Create(run);
+        try
+        {
+            _transports = EmulatedTransports.Create(Backend, run.Ranks);
+        }
+        catch
+        {
+            Backend.Dispose();
+            throw;
+        }
+    }
+
+    public IAttentionBackend Backend { get; }
+
+    public string Description => $"emulation: {_ranks} virtual rank(s) in one process";
 
     public bool IsRoot => true;
 
@@ -53,5 +77,6 @@ internal sealed class EmulationHost(int ranks, RingAttention.Kernels.IAttentionB
         {
             transport.Dispose();
         }
+        Backend.Dispose();
     }
 }

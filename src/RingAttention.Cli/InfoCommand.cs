@@ -14,6 +14,7 @@ internal static class InfoCommand
         facts.AddRange(MachineFacts());
         facts.AddRange(CudaInfo.Facts());
         facts.AddRange(MpiInfo.Facts());
+        facts.AddRange(NcclInfo.Facts());
         if (options.Json)
         {
             Console.WriteLine(JsonSerializer.Serialize(facts.ToDictionary(f => f.Name, f => f.Value), new JsonSerializerOptions { WriteIndented = true }));

@@ -1,4 +1,3 @@
-using RingAttention.Kernels;
 using RingAttention.Mpi;
 
 namespace RingAttention.Cli;
@@ -6,10 +5,10 @@ namespace RingAttention.Cli;
 /// <summary>Chooses where the job's ranks live: emulation in this process, or one rank per process under MPI.</summary>
 internal static class JobHosts
 {
-    public static IJobHost Create(RunOptions run, IAttentionBackend backend) => run.Transport switch
+    public static IJobHost Create(RunOptions run) => run.Transport switch
     {
-        TransportChoice.Emulation => new EmulationHost(run.Ranks, backend),
+        TransportChoice.Emulation => new EmulationHost(run),
         TransportChoice.Mpi => MpiJobHost.Start(run),
-        _ => MpiLauncher.Detect() is null ? new EmulationHost(run.Ranks, backend) : MpiJobHost.Start(run),
+        _ => MpiLauncher.Detect() is null ? new EmulationHost(run) : MpiJobHost.Start(run),
     };
 }

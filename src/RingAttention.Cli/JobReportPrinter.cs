@@ -27,6 +27,11 @@ internal static class JobReportPrinter
                 rank.Verification.Rows.ToString(), rank.Verification.Rows == 0 ? "-" : rank.Verification.MaxAbsError.ToString("E2"));
         }
         console.Write(table);
+        if (result.RankSummaries.All(rank => rank.OutputDigest is not null))
+        {
+            // One line however wide the terminal (scripts compare it): past the console's wrapping.
+            Console.WriteLine($"digests   {string.Join(' ', result.RankSummaries.Select(rank => rank.OutputDigest))} (O and LSE bytes of ranks 0..{result.RankSummaries.Count - 1}, --digest)");
+        }
 
         var v = result.Verification;
         if (v.Rows == 0)

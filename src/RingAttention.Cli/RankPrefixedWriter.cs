@@ -4,14 +4,16 @@ namespace RingAttention.Cli;
 
 /// <summary>
 /// Standard error of one MPI rank: every line starts with "rank R: ", so that messages from many processes, which
-/// the launcher interleaves, say where they came from. Lines are written whole and flushed at once.
+/// the launcher interleaves, say where they came from. Each line goes to the stream in one write, so the launcher
+/// never interleaves two ranks' lines mid-line (a console writer would split lines longer than its small buffer).
 /// </summary>
-internal sealed class RankPrefixedWriter(TextWriter inner, int rank) : TextWriter
+internal sealed class RankPrefixedWriter(Stream inner, int rank) : TextWriter
 {
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
     private readonly StringBuilder _line = new();
     private readonly Lock _sync = new();
 
-    public override Encoding Encoding => inner.Encoding;
+    public override Encoding Encoding => Utf8;
 
     public override void Write(char value)
     {
@@ -59,7 +61,7 @@ internal sealed class RankPrefixedWriter(TextWriter inner, int rank) : TextWrite
 
     private void EmitLine()
     {
-        inner.Write($"rank {rank}: {_line}\n");
+        inner.Write(Utf8.GetBytes($"rank {rank}: {_line}\n"));
         inner.Flush();
         _line.Clear();
     }

@@ -24,10 +24,10 @@ internal static class RunCommand
         Guard(run.Threads is null or >= 1, "--threads", "at least 1", run.Threads);
         Guard(run.Tolerance is null or > 0, "--tolerance", "a positive number", run.Tolerance);
 
-        // The backend first, so an unusable device fails before anything is allocated; then the host, which under
-        // MPI sets run.Ranks to the world size.
-        using var backend = Backends.Create(run);
-        using var host = JobHosts.Create(run, backend);
+        // The host opens the backend before anything is allocated (under MPI after joining the job, so that the
+        // rank's GPU follows its place on the node) and sets run.Ranks to the world size under MPI.
+        using var host = JobHosts.Create(run);
+        var backend = host.Backend;
         var layout = SequenceLayouts.Create(run.Layout, run.SequenceLength, run.Ranks);
         var source = InputSources.Create(run, options, files);
 

@@ -8,8 +8,8 @@ namespace RingAttention.Cuda;
 /// <summary>
 /// The CUDA backend: device memory, the run-time compiled kernels of <c>kernels/</c>, and one compute stream on
 /// which every call is enqueued in order (Upload and Download wait for it). P virtual ranks share it in emulation,
-/// their K/V exchanges done by <see cref="CudaCopyRing"/> on a second stream. Device time is measured with events
-/// (<see cref="IDeviceTimer"/>).
+/// their K/V exchanges done by <see cref="CudaCopyRing"/> on a second stream; one rank per GPU, the NCCL ring uses
+/// such a second stream too (<see cref="ExchangeStream"/>). Device time is measured with events (<see cref="IDeviceTimer"/>).
 /// </summary>
 public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmulatedRingFactory
 {
@@ -166,12 +166,7 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmula
     public void Synchronize() => _compute.Synchronize();
 
     /// <inheritdoc />
-    public IDeviceMark Mark()
-    {
-        var cudaEvent = new CudaEvent(_context);
-        cudaEvent.Record(_compute);
-        return new EventMark(cudaEvent);
-    }
+    public IDeviceMark Mark() => new CudaMark(_compute);
 
     /// <inheritdoc />
     public IRingTransport[] CreateEmulatedRing(int size) => CudaCopyRing.Create(this, size);
@@ -190,14 +185,5 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmula
         {
             throw new ArgumentOutOfRangeException(nameof(offset), $"offset: expected the range [{offset}, {offset + bytes}) inside the buffer of {buffer.Bytes} bytes, actual outside");
         }
-    }
-
-    private sealed class EventMark(CudaEvent cudaEvent) : IDeviceMark
-    {
-        public double SecondsSince(IDeviceMark earlier) => CudaEvent.ElapsedTime(((EventMark)earlier).Event, Event) / 1000.0;
-
-        public CudaEvent Event => cudaEvent;
-
-        public void Dispose() => cudaEvent.Dispose();
     }
 }

@@ -47,6 +47,30 @@ public sealed unsafe class CudaContext : IDisposable
         return count;
     }
 
+    /// <summary>
+    /// The UUID of device <paramref name="deviceId"/> in nvidia-smi's form ("GPU-" and 32 hex digits in groups
+    /// 8-4-4-4-12; a MIG instance has one of its own): the same in every process that sees the device, whatever
+    /// ordinal CUDA_VISIBLE_DEVICES gives it there, so two processes on one GPU can be told apart from two GPUs.
+    /// </summary>
+    public static unsafe string DeviceUuid(int deviceId)
+    {
+        int count = GetDeviceCount();
+        Guard.InRange(deviceId, 0, count - 1);
+        ThrowIfFailed(cuDeviceGet(out int device, deviceId));
+        byte* uuid = stackalloc byte[16];
+        try
+        {
+            ThrowIfFailed(cuDeviceGetUuid_v2(uuid, device));
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // Drivers older than CUDA 11.4 have only the first form.
+            ThrowIfFailed(cuDeviceGetUuid(uuid, device));
+        }
+        string hex = Convert.ToHexStringLower(new ReadOnlySpan<byte>(uuid, 16));
+        return $"GPU-{hex[..8]}-{hex[8..12]}-{hex[12..16]}-{hex[16..20]}-{hex[20..]}";
+    }
+
     /// <summary>The driver's CUDA version as (major, minor), e.g. (12, 4).</summary>
     public static (int Major, int Minor) DriverVersion()
     {

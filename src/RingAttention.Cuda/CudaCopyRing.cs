@@ -1,3 +1,4 @@
+using RingAttention.Kernels;
 using RingAttention.Ring;
 using static RingAttention.Cuda.Native.NativeCuda;
 
@@ -5,15 +6,16 @@ namespace RingAttention.Cuda;
 
 /// <summary>
 /// The emulation transport on one GPU: P virtual ranks pass K/V by device-to-device copies on a copy stream, so the
-/// next block's transfer overlaps the current block's kernels on the compute stream. Ordering uses events only:
-/// each posted copy first waits for everything already enqueued on the compute stream (the receive buffer it
-/// overwrites was last read by the previous step's kernels), and a rank's wait makes the compute stream wait for
-/// the copy into its receive buffer. The host never blocks. A wait whose peer never posted fails at once, naming it.
+/// next block's transfer overlaps the current block's kernels on the compute stream. Ordering uses events only
+/// (<see cref="ExchangeStream"/>): each posted copy first waits for everything already enqueued on the compute
+/// stream (the receive buffer it overwrites was last read by the previous step's kernels), and a rank's wait makes
+/// the compute stream wait for the copy into its receive buffer. The host never blocks. A wait whose peer never
+/// posted fails at once, naming it. Exchanges mark their post and completion, so the ring reports their device time.
 /// </summary>
 public sealed class CudaCopyRing
 {
     private readonly CudaBackend _backend;
-    private readonly CudaStream _copies;
+    private readonly ExchangeStream _copies;
     private readonly Lock _sync = new();
     private readonly Dictionary<(int Receiver, int Step), KvMessage> _sends = new();
     private readonly Dictionary<(int Receiver, int Step), Exchange> _receives = new();
@@ -22,7 +24,7 @@ public sealed class CudaCopyRing
     private CudaCopyRing(CudaBackend backend, int size)
     {
         _backend = backend;
-        _copies = new CudaStream(backend.Context);
+        _copies = new ExchangeStream(backend);
         Size = size;
     }
 
@@ -41,15 +43,10 @@ public sealed class CudaCopyRing
     private Exchange Post(int rank, KvMessage send, KvMessage receive, int step)
     {
         int next = (rank + 1) % Size, previous = (rank - 1 + Size) % Size;
-        var exchange = new Exchange(this, rank, previous, step, receive);
         lock (_sync)
         {
             // Copies overwrite receive buffers the kernels enqueued so far may still read.
-            using (var computeTail = new CudaEvent(_backend.Context, timing: false))
-            {
-                computeTail.Record(_backend.ComputeStream);
-                _copies.WaitEvent(computeTail);
-            }
+            var exchange = new Exchange(this, rank, previous, step, receive, _copies.Post());
             if (_receives.Remove((next, step), out var peer))
             {
                 Deliver(send, peer, rank);
@@ -66,8 +63,8 @@ public sealed class CudaCopyRing
             {
                 _receives[(rank, step)] = exchange;
             }
+            return exchange;
         }
-        return exchange;
     }
 
     private void Deliver(KvMessage from, Exchange to, int sender)
@@ -81,12 +78,10 @@ public sealed class CudaCopyRing
         if (from.BytesEach > 0)
         {
             _backend.Context.SetCurrent();
-            ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Key, (ulong)from.Key, (nuint)from.BytesEach, _copies.Stream));
-            ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Value, (ulong)from.Value, (nuint)from.BytesEach, _copies.Stream));
+            ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Key, (ulong)from.Key, (nuint)from.BytesEach, _copies.Stream.Stream));
+            ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Value, (ulong)from.Value, (nuint)from.BytesEach, _copies.Stream.Stream));
         }
-        var arrived = new CudaEvent(_backend.Context, timing: false);
-        arrived.Record(_copies);
-        to.Arrived = arrived;
+        to.Arrived = _copies.Complete();
     }
 
     private void EndpointDisposed()
@@ -97,17 +92,22 @@ public sealed class CudaCopyRing
         }
     }
 
-    private sealed class Exchange(CudaCopyRing ring, int rank, int previous, int step, KvMessage buffer) : IPendingExchange
+    private sealed class Exchange(CudaCopyRing ring, int rank, int previous, int step, KvMessage buffer, CudaMark posted) : IDeviceTimedExchange
     {
         public int Rank => rank;
 
         public KvMessage Buffer => buffer;
 
-        public CudaEvent? Arrived { get; set; }
+        /// <summary>After the copy into this rank's buffer; set when both ends have posted.</summary>
+        public CudaMark? Arrived { get; set; }
+
+        public IDeviceMark Posted => posted;
+
+        public IDeviceMark Completed => Arrived ?? throw new InvalidOperationException($"rank {rank}, step {step}: the exchange has not been delivered");
 
         public void Wait()
         {
-            CudaEvent? arrived;
+            CudaMark? arrived;
             lock (ring._sync)
             {
                 arrived = Arrived;
@@ -116,8 +116,7 @@ public sealed class CudaCopyRing
             {
                 throw new InvalidOperationException($"rank {rank}, step {step}: rank {previous} did not post its K/V block (emulated ranks must all post before any waits)");
             }
-            ring._backend.ComputeStream.WaitEvent(arrived);
-            arrived.Dispose();
+            ring._copies.Deliver(arrived);
         }
     }
 

@@ -35,6 +35,19 @@ public sealed class CudaEvent : IDisposable
         ThrowIfFailed(cuEventSynchronize(Event));
     }
 
+    /// <summary>Whether the recorded work has completed, without blocking (as ManagedCuda's <c>CudaEvent.Query</c>).</summary>
+    public bool Query()
+    {
+        _context.SetCurrent();
+        var result = cuEventQuery(Event);
+        if (result == CudaResult.NotReady)
+        {
+            return false;
+        }
+        ThrowIfFailed(result);
+        return true;
+    }
+
     /// <summary>Milliseconds between two completed events (as ManagedCuda's <c>CudaEvent.ElapsedTime</c>).</summary>
     public static float ElapsedTime(CudaEvent start, CudaEvent end)
     {

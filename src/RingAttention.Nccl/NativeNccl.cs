@@ -21,6 +21,8 @@ public enum NcclResult
     RemoteError = 6,
     /// <summary>ncclInProgress: a non-blocking operation has not completed yet.</summary>
     InProgress = 7,
+    /// <summary>ncclTimeout (newer NCCL versions): an operation timed out.</summary>
+    Timeout = 8,
 }
 
 /// <summary>NCCL element types (<c>ncclDataType_t</c>).</summary>
@@ -145,6 +147,7 @@ internal static unsafe partial class NativeNccl
     [LibraryImport(Library, EntryPoint = "ncclGetErrorString")]
     public static partial byte* GetErrorString(NcclResult result);
 
+    /// <summary>NCCL 2.13+ only: callers must expect <see cref="EntryPointNotFoundException"/> from older libraries.</summary>
     [LibraryImport(Library, EntryPoint = "ncclGetLastError")]
     public static partial byte* GetLastError(nint comm);
 }

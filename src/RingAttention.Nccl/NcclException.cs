@@ -21,7 +21,20 @@ public sealed class NcclException(string call, NcclResult result, string detail)
             return;
         }
         string detail = Marshal.PtrToStringUTF8((nint)NativeNccl.GetErrorString(result)) ?? "no description";
-        string last = Marshal.PtrToStringUTF8((nint)NativeNccl.GetLastError(comm)) ?? "";
+        string last = LastError(comm);
         throw new NcclException(call, result, last.Length > 0 ? $"{detail}: {last}" : detail);
+    }
+
+    private static unsafe string LastError(nint comm)
+    {
+        try
+        {
+            return Marshal.PtrToStringUTF8((nint)NativeNccl.GetLastError(comm)) ?? "";
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // Before NCCL 2.13 there is no last-error text; the status string has to do.
+            return "";
+        }
     }
 }

@@ -41,6 +41,13 @@ internal static unsafe partial class NativeCuda
     [LibraryImport(NativeLibraries.CudaImportName)]
     public static partial CudaResult cuDeviceGetName(byte* name, int length, int device);
 
+    /// <summary>The device's 16-byte UUID; the _v2 form (CUDA 11.4+) tells MIG instances apart.</summary>
+    [LibraryImport(NativeLibraries.CudaImportName)]
+    public static partial CudaResult cuDeviceGetUuid_v2(byte* uuid, int device);
+
+    [LibraryImport(NativeLibraries.CudaImportName)]
+    public static partial CudaResult cuDeviceGetUuid(byte* uuid, int device);
+
     [LibraryImport(NativeLibraries.CudaImportName)]
     public static partial CudaResult cuDeviceGetAttribute(out int value, int attribute, int device);
 
@@ -115,6 +122,10 @@ internal static unsafe partial class NativeCuda
 
     [LibraryImport(NativeLibraries.CudaImportName)]
     public static partial CudaResult cuEventSynchronize(nint cudaEvent);
+
+    /// <summary>CUDA_SUCCESS when the event's work completed, CUDA_ERROR_NOT_READY while it has not.</summary>
+    [LibraryImport(NativeLibraries.CudaImportName)]
+    public static partial CudaResult cuEventQuery(nint cudaEvent);
 
     [LibraryImport(NativeLibraries.CudaImportName)]
     public static partial CudaResult cuEventElapsedTime(out float milliseconds, nint start, nint end);

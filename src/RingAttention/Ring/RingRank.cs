@@ -141,7 +141,13 @@ public sealed class RingRank : IDisposable
         _pending.Wait();
         if (waitStart is not null)
         {
-            _marks[^1] = _marks[^1] with { WaitStart = waitStart, WaitEnd = _timer!.Mark() };
+            _marks[^1] = _marks[^1] with { WaitStart = waitStart, WaitEnd = _timer!.Mark(), Exchange = _pending as IDeviceTimedExchange };
+        }
+        else if (_pending is IDeviceTimedExchange untimed)
+        {
+            // Without the backend's own marks to compare with, the exchange's marks say nothing.
+            untimed.Posted.Dispose();
+            untimed.Completed.Dispose();
         }
         // A transport that moves data while posting (the in-process copy) exposes that time just as a wait does.
         _steps[^1] = _steps[^1] with { WaitSeconds = _postSeconds + Stopwatch.GetElapsedTime(start).TotalSeconds, ExchangeBytes = _pendingBytes };
@@ -245,7 +251,10 @@ public sealed class RingRank : IDisposable
 
     /// <summary>
     /// On an asynchronous backend the host stopwatch measured enqueues: the device's own marks give the compute
-    /// time of each step and the time the device stalled on the exchange (marks around the wait's enqueue).
+    /// time of each step and the time the device stalled on the exchange (marks around the wait's enqueue). An
+    /// exchange that marks its own post and completion (<see cref="IDeviceTimedExchange"/>) also gives the
+    /// exchange time and its hidden part, both measured from the post: the exchange spans [post, completion], the
+    /// rank's kernels stop at the wait, and what of the exchange ran before that was hidden behind them.
     /// </summary>
     private void ReplaceHostTimesWithDeviceTimes()
     {
@@ -254,6 +263,12 @@ public sealed class RingRank : IDisposable
             var marks = _marks[i];
             double wait = marks.WaitStart is null ? 0 : marks.WaitEnd!.SecondsSince(marks.WaitStart);
             _steps[i] = _steps[i] with { ComputeSeconds = marks.ComputeEnd.SecondsSince(marks.ComputeStart), WaitSeconds = wait };
+            if (marks.Exchange is { } exchange && marks.WaitStart is not null)
+            {
+                double completed = exchange.Completed.SecondsSince(exchange.Posted);
+                double waitStart = marks.WaitStart.SecondsSince(exchange.Posted);
+                _steps[i] = _steps[i] with { ExchangeSeconds = completed, HiddenSeconds = Math.Clamp(waitStart, 0, completed) };
+            }
         }
         DisposeMarks();
     }
@@ -266,12 +281,15 @@ public sealed class RingRank : IDisposable
             marks.ComputeEnd.Dispose();
             marks.WaitStart?.Dispose();
             marks.WaitEnd?.Dispose();
+            marks.Exchange?.Posted.Dispose();
+            marks.Exchange?.Completed.Dispose();
         }
         _marks.Clear();
     }
 
-    /// <summary>Device marks of one step: around its kernels and around the enqueue of its exchange's wait.</summary>
-    private readonly record struct StepMarks(IDeviceMark ComputeStart, IDeviceMark ComputeEnd, IDeviceMark? WaitStart = null, IDeviceMark? WaitEnd = null);
+    /// <summary>Device marks of one step: around its kernels, around the enqueue of its exchange's wait, and the exchange's own.</summary>
+    private readonly record struct StepMarks(IDeviceMark ComputeStart, IDeviceMark ComputeEnd, IDeviceMark? WaitStart = null, IDeviceMark? WaitEnd = null,
+        IDeviceTimedExchange? Exchange = null);
 
     /// <inheritdoc />
     public void Dispose()

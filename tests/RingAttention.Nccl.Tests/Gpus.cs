@@ -1,0 +1,33 @@
+using RingAttention.Cuda;
+
+namespace RingAttention.Nccl.Tests;
+
+/// <summary>What the GPU tests need: GPUs with the CUDA backend usable, and NCCL.</summary>
+internal static class Gpus
+{
+    /// <summary>CUDA devices usable by the backend here (0 when CUDA is unavailable), with the reason when there are none.</summary>
+    public static int Count(out string reason)
+    {
+        string? problem = CudaAvailability.Problem();
+        if (problem is not null)
+        {
+            reason = problem;
+            return 0;
+        }
+        reason = "";
+        return CudaContext.GetDeviceCount();
+    }
+
+    /// <summary>Skips, with the reason, unless at least <paramref name="needed"/> GPUs and NCCL are usable here.</summary>
+    public static int Require(int needed)
+    {
+        int count = Count(out string reason);
+        Skip.If(count < needed, $"needs {needed} GPU(s) with the CUDA backend usable; this machine has {count}{(reason.Length > 0 ? $" ({reason})" : "")}");
+        string? nccl = NcclLibrary.Problem();
+        Skip.If(nccl is not null, $"needs NCCL: {nccl}");
+        return count;
+    }
+
+    /// <summary>Whether the CUDA backend and NCCL could run here (then the no-GPU behaviour cannot be observed).</summary>
+    public static bool Usable => Count(out _) > 0 && NcclLibrary.Problem() is null;
+}
