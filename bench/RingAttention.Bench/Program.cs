@@ -1,24 +1,111 @@
+using System.Diagnostics;
+using CommandLine;
 using RingAttention;
 using RingAttention.Bench;
 using RingAttention.Cpu;
 
-// scratch: kernel n heads d causal threads dtype reps
-if (args[0] == "peak") { for (int i = 0; i < 5; i++) { var c0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime; double g = FmaPeak.Measure(1, 1); var c = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - c0).TotalSeconds; Console.WriteLine($"peak 1: {g:F1} wall, cpu-based {g * 0 + 40e6*24*16*2/c/1e9:F1}"); } return; }
-int n = int.Parse(args[0]), heads = int.Parse(args[1]), d = int.Parse(args[2]);
-bool causal = args[3] == "1";
-int threads = int.Parse(args[4]);
-var dtype = Enum.Parse<ElementType>(args[5]);
-int reps = int.Parse(args[6]);
-var tier = args.Length > 7 ? Enum.Parse<SimdTier>(args[7]) : SimdTiers.Best;
-using var backend = new CpuBackend(threads, tier);
-using var problem = new KernelProblem(new AttentionOptions { Heads = heads, HeadDim = d, Causal = causal, ElementType = dtype }, n);
-double best = double.MaxValue;
-for (int r = 0; r < reps; r++)
+var parser = new Parser(settings =>
 {
-    var cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
-    double t = problem.Time(backend);
-    double cpu = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-    best = Math.Min(best, t);
-    Console.WriteLine($"rep {r}: {t:F3} s  {problem.Flops / t / 1e9:F1} GFLOP/s   per-cpu-second {problem.Flops / cpu / 1e9:F1}");
+    settings.CaseInsensitiveEnumValues = true;
+    settings.HelpWriter = Console.Error;
+});
+return parser.ParseArguments<AllOptions, KernelOptions, RingOptions>(args).MapResult(
+    (AllOptions options) => RunAll(options),
+    (KernelOptions options) => RunKernel(options),
+    (RingOptions options) => RunRing(options),
+    _ => 2);
+
+static string CommandLine() => "dotnet run -c Release --project bench/RingAttention.Bench" +
+    (Environment.GetCommandLineArgs().Length > 1 ? " -- " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)) : "");
+
+static void PrintMachine(MachineFacts machine)
+{
+    Console.WriteLine($"command  {CommandLine()}");
+    Console.WriteLine($"date     {machine.Date}");
+    Console.WriteLine($"machine  {machine.Cpu}, {machine.Cores} cores, {machine.Simd}; {machine.Caches}");
+    Console.WriteLine($"runtime  {machine.Runtime}, {machine.Os}");
+    Console.WriteLine($"load     {machine.LoadAtStart} (1/5/15 min; other processes on these cores skew every figure)");
 }
-Console.WriteLine($"best {problem.Flops / best / 1e9:F1} GFLOP/s  check {problem.FirstOutput(5):G6}");
+
+static int RunAll(AllOptions options)
+{
+    if (options.Repeats < 1)
+    {
+        Console.Error.WriteLine($"--repeats: expected at least 1, actual {options.Repeats}.");
+        return 2;
+    }
+    var clock = Stopwatch.StartNew();
+    var machine = MachineFacts.Describe();
+    PrintMachine(machine);
+    Directory.CreateDirectory(options.Out);
+
+    var peaks = KernelBench.ThreadCounts.Select(t => new PeakResult(t, FmaPeak.Measure(t, 5))).ToList();
+    foreach (var peak in peaks)
+    {
+        Console.WriteLine($"peak     {peak.Gflops:F1} GFLOP/s FMA on {peak.Threads} thread(s)");
+    }
+
+    var kernel = KernelBench.Run(options.Quick, options.Repeats, peaks, k => Console.WriteLine(
+        $"kernel   {k.DType} N={k.N} H={k.Heads} D={k.HeadDim} causal={k.Causal,-5} threads={k.Threads}: {k.Seconds * 1e3,8:F1} ms {k.Gflops,6:F1} GFLOP/s ({k.PercentOfPeak:F0}% of peak)"));
+
+    var peer = (Info: new PeerInfo(false, "skipped (--no-peer)"), Results: new List<PeerResult>());
+    if (!options.NoPeer)
+    {
+        Console.WriteLine("peer     running the PyTorch peer (torch_peer.py) on the fp32 shapes...");
+        peer = TorchPeer.Run(options.Python, kernel.Where(k => k.DType == "fp32"), options.Repeats);
+    }
+    Console.WriteLine($"peer     {peer.Info.Description}");
+    foreach (var p in peer.Results)
+    {
+        Console.WriteLine($"peer     PyTorch fp32 N={p.N} H={p.Heads} D={p.HeadDim} causal={p.Causal,-5} threads={p.Threads}: {p.Seconds * 1e3,8:F1} ms {p.Gflops,6:F1} GFLOP/s");
+    }
+
+    var ring = RingBench.Run(options.Quick, options.Repeats, x => Console.WriteLine(
+        $"ring     N={x.N} H={x.Heads} D={x.HeadDim} causal={x.Causal,-5} P={x.Ranks} {x.Layout,-10}: {x.Seconds:F3} s {x.Gflops,6:F1} GFLOP/s " +
+        (x.Ranks == 1 ? "(baseline)" : $"overhead {x.OverheadPercent:+0.0;-0.0}%") + $", {x.KernelCalls} kernel calls, exposed wait {x.ExposedWaitSeconds:F3} s"));
+
+    var memory = MemoryBench.Run(options.Quick, x => Console.WriteLine(
+        $"memory   {x.DType} N={x.N} P={x.Ranks}: {x.LocalRows} rows per rank, {x.RankMiB:F1} MiB per rank ({x.BytesPerLocalRow:F0} B per local row), kernel panels {x.KernelPanelsMiB:F1} MiB"));
+
+    var results = new BenchResults(CommandLine(), machine, peaks, kernel, peer.Info, peer.Results, ring, memory,
+        MachineFacts.LoadAverage(), clock.Elapsed.TotalSeconds);
+    string markdown = Report.Markdown(results);
+    Report.WriteJson(results, Path.Combine(options.Out, "results.json"));
+    File.WriteAllText(Path.Combine(options.Out, "results.md"), markdown);
+    var plots = Plots.Write(results, options.Out);
+    Console.WriteLine();
+    Console.WriteLine(markdown);
+    Console.WriteLine($"wrote    {Path.Combine(options.Out, "results.json")}, results.md, {string.Join(", ", plots)} (load at end {results.LoadAtEnd})");
+    return 0;
+}
+
+static int RunKernel(KernelOptions options)
+{
+    PrintMachine(MachineFacts.Describe());
+    using var backend = new CpuBackend(options.Threads, options.Tier);
+    var attention = new AttentionOptions { Heads = options.Heads, HeadDim = options.HeadDim, Causal = options.Causal, ElementType = options.ElementType };
+    using var problem = new KernelProblem(attention, options.SequenceLength);
+    Console.WriteLine($"kernel   {attention} N={options.SequenceLength} on {backend.Description}");
+    double best = double.MaxValue;
+    for (int r = 0; r < options.Repeats; r++)
+    {
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        double seconds = problem.Time(backend);
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+        best = Math.Min(best, seconds);
+        // GFLOP per CPU-second: less sensitive to other processes taking the cores than wall-clock GFLOP/s.
+        Console.WriteLine($"run {r}    {seconds * 1e3:F1} ms, {problem.Flops / seconds / 1e9:F1} GFLOP/s, {problem.Flops / cpuSeconds / 1e9 * backend.Threads:F1} GFLOP per CPU-second × threads");
+    }
+    Console.WriteLine($"best     {problem.Flops / best / 1e9:F1} GFLOP/s (load {MachineFacts.LoadAverage()})");
+    return 0;
+}
+
+static int RunRing(RingOptions options)
+{
+    PrintMachine(MachineFacts.Describe());
+    RingBench.Run(options.SequenceLength, options.Heads, options.HeadDim, [options.Causal], options.Ranks.ToList(), options.Repeats, x => Console.WriteLine(
+        $"ring     P={x.Ranks} {x.Layout,-10}: {x.Seconds:F3} s {x.Gflops,6:F1} GFLOP/s " +
+        (x.Ranks == 1 ? "(baseline)" : $"overhead {x.OverheadPercent:+0.0;-0.0}%") + $", {x.KernelCalls} kernel calls, exposed wait {x.ExposedWaitSeconds:F3} s"));
+    Console.WriteLine($"load     {MachineFacts.LoadAverage()}");
+    return 0;
+}

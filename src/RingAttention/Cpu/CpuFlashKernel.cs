@@ -23,8 +23,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
     public const int BlockN = 64;
 
     private readonly ConcurrentBag<TileScratch> _scratch = new();
-    private NativeFloats _keyPanels = new();
-    private NativeFloats _valuePanels = new();
+    private readonly KeyValuePanels _panels = new();
 
     public CpuFlashKernel(int threads, SimdTier tier)
     {
@@ -39,7 +38,14 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
     public SimdTier Tier { get; }
 
     /// <summary>Bytes of scratch the kernel holds now (K/V panels and per-thread tiles); it grows to the largest block seen.</summary>
-    public long ScratchBytes => (_keyPanels.Capacity + _valuePanels.Capacity) * sizeof(float) + _scratch.Count * TileScratch.Bytes;
+    public long ScratchBytes => _panels.Bytes + _scratch.Count * TileScratch.Bytes;
+
+    /// <summary>Floats of the K and V panels for a block of <paramref name="keys"/> keys (one batch entry and KV head at a time).</summary>
+    public static (long Keys, long Values) PanelFloats(int keys, int headDim, int vectorWidth)
+    {
+        long paddedKeys = (long)CeilDiv(keys, BlockN) * BlockN;
+        return (paddedKeys * headDim, paddedKeys * RoundUp(headDim, vectorWidth));
+    }
 
     /// <summary>Continues the running state of <paramref name="p"/> over its keys. Not re-entrant: the backend serialises calls.</summary>
     public void Forward(in FlashForwardParams p)
@@ -65,40 +71,32 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
         {
             return;
         }
-        int keyTiles = CeilDiv(keysSeenByLastRow, BlockN);
         int queryTiles = CeilDiv(p.SeqLenQ, BlockM);
         int group = p.Heads / p.KvHeads;
-        int paddedHeadDim = RoundUp(p.HeadDim, TV.Width);
-        _keyPanels.EnsureCapacity((long)keyTiles * BlockN * p.HeadDim);
-        _valuePanels.EnsureCapacity((long)keyTiles * BlockN * paddedHeadDim);
-        float* keyPanels = _keyPanels.Pointer;
-        float* valuePanels = _valuePanels.Pointer;
         var type = (ElementType)p.ElementType;
         int elementSize = ElementTypes.SizeOf(type);
-
+        var panels = _panels;
         for (int b = 0; b < p.Batch; b++)
         {
             for (int kvHead = 0; kvHead < p.KvHeads; kvHead++)
             {
                 int batch = b, head0 = kvHead * group;
-                byte* key = (byte*)p.K + (b * p.KBatchStride + kvHead * p.KHeadStride) * elementSize;
-                byte* value = (byte*)p.V + (b * p.VBatchStride + kvHead * p.VHeadStride) * elementSize;
-                RunParallel(keyTiles, (tile, scratch) => Panels.PackTile(type, key, value, p.KRowStride, p.SeqLenK, p.HeadDim, paddedHeadDim,
-                    tile * BlockN, keyPanels + (long)tile * BlockN * p.HeadDim, valuePanels + (long)tile * BlockN * paddedHeadDim, scratch.Staging));
+                panels.Prepare(type,
+                    (byte*)p.K + (b * p.KBatchStride + kvHead * p.KHeadStride) * elementSize, p.KRowStride,
+                    (byte*)p.V + (b * p.VBatchStride + kvHead * p.VHeadStride) * elementSize, p.VRowStride,
+                    p.SeqLenK, keysSeenByLastRow, p.HeadDim, TV.Width);
                 RunParallel(queryTiles * group, (item, scratch) =>
                 {
                     // Later query tiles see more keys under the causal mask: hand them out first.
                     int queryTile = queryTiles - 1 - item / group;
-                    ComputeTile<TV, TRows>(p, batch, head0 + item % group, queryTile, paddedHeadDim, keyPanels, valuePanels, scratch);
+                    ComputeTile<TV, TRows>(p, batch, head0 + item % group, queryTile, panels, scratch);
                 });
             }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ComputeTile<TV, TRows>(
-        in FlashForwardParams p, int b, int head, int queryTile, int paddedHeadDim,
-        float* keyPanels, float* valuePanels, TileScratch scratch)
+    private static void ComputeTile<TV, TRows>(in FlashForwardParams p, int b, int head, int queryTile, KeyValuePanels panels, TileScratch scratch)
         where TV : struct, ISimd<TV>
         where TRows : struct, IRowBlock
     {
@@ -111,6 +109,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
             return;
         }
         int keysSeenByAll = BlockInfo.VisibleKeys(p, firstRow);
+        int paddedHeadDim = panels.PaddedHeadDim;
         int paddedRows = RoundUp(rows, TRows.Rows);
         var type = (ElementType)p.ElementType;
         int elementSize = ElementTypes.SizeOf(type);
@@ -154,7 +153,8 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
         for (int tile = 0; tile < tiles; tile++)
         {
             int firstKey = tile * BlockN;
-            MicroKernels.Gemm<TV, TRows, FromZero>(q, d, keyPanels + (long)tile * BlockN * d, BlockN, scores, BlockN, paddedRows, d, BlockN, null);
+            panels.Ensure(tile, scratch.Staging);
+            MicroKernels.Gemm<TV, TRows, FromZero>(q, d, panels.KeyTile(tile), BlockN, scores, BlockN, paddedRows, d, BlockN, null);
             if (firstKey + BlockN > keysSeenByAll)
             {
                 for (int r = 0; r < paddedRows; r++)
@@ -166,8 +166,8 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
             Softmax.UpdateTile<TV>(scores, BlockN, paddedRows, BlockN, rowMax, rowSums, rescale, scratch.RowBase);
             // Keys past the last row's prefix have probability 0 in every row: the P·V product can stop before them.
             int keysInTile = Math.Min(BlockN, keysSeen - firstKey);
-            MicroKernels.Gemm<TV, TRows, FromRescaled>(scores, BlockN, valuePanels + (long)tile * BlockN * paddedHeadDim, paddedHeadDim,
-                acc, paddedHeadDim, paddedRows, keysInTile, paddedHeadDim, rescale);
+            MicroKernels.Gemm<TV, TRows, FromRescaled>(scores, BlockN, panels.ValueTile(tile), panels.ValueStride, acc, paddedHeadDim, paddedRows, keysInTile,
+                paddedHeadDim, rescale);
         }
 
         for (int r = 0; r < rows; r++)
@@ -211,8 +211,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
 
     public void Dispose()
     {
-        _keyPanels.Dispose();
-        _valuePanels.Dispose();
+        _panels.Dispose();
         while (_scratch.TryTake(out var scratch))
         {
             scratch.Dispose();
@@ -247,35 +246,6 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
             foreach (var pointer in new[] { (nint)Query, (nint)Scores, (nint)Accumulator, (nint)RowMax, (nint)RowSums, (nint)Rescale, (nint)RowBase, (nint)Staging })
             {
                 NativeMemory.AlignedFree((void*)pointer);
-            }
-        }
-    }
-
-    /// <summary>A growable 64-byte aligned float array (the K/V panels), reused across calls.</summary>
-    private sealed class NativeFloats : IDisposable
-    {
-        public long Capacity { get; private set; }
-
-        public float* Pointer { get; private set; }
-
-        public void EnsureCapacity(long floats)
-        {
-            if (floats <= Capacity)
-            {
-                return;
-            }
-            Dispose();
-            Pointer = (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
-            Capacity = floats;
-        }
-
-        public void Dispose()
-        {
-            if (Pointer != null)
-            {
-                NativeMemory.AlignedFree(Pointer);
-                Pointer = null;
-                Capacity = 0;
             }
         }
     }

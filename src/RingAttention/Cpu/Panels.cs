@@ -6,9 +6,9 @@ namespace RingAttention.Cpu;
 
 /// <summary>
 /// K and V packed once per block into the fp32 panels the micro-kernels stream: for each tile of
-/// <see cref="CpuFlashKernel.BlockN"/> keys, Kᵀ as [headDim][BlockN] (a row of the panel is one dimension of 16
-/// consecutive keys per vector) and V as [BlockN][paddedHeadDim]. Keys past the end and columns past the head
-/// dimension are zero, so the micro-kernels never need a tail. With AVX-512, Kᵀ is written by 16×16 in-register
+/// <see cref="CpuFlashKernel.BlockN"/> keys, Kᵀ as [headDim][BlockN] (a row of the panel is one dimension of
+/// consecutive keys, whole vectors of them) and V as [BlockN][paddedHeadDim]. Keys past the end and columns past
+/// the head dimension are zero, so the micro-kernels never need a tail. With AVX-512, Kᵀ is written by 16×16 in-register
 /// transposes; 16-bit storage is first widened into a small staging block.
 /// </summary>
 internal static unsafe class Panels
@@ -18,20 +18,21 @@ internal static unsafe class Panels
 
     /// <summary>
     /// Packs keys [firstKey, firstKey + BlockN) of one (batch, KV head): <paramref name="key"/> and
-    /// <paramref name="value"/> point at the block's row 0 of that head, rows <paramref name="rowStride"/> elements apart.
+    /// <paramref name="value"/> point at the block's row 0 of that head, rows the given strides (in elements) apart.
+    /// A null <paramref name="valuePanel"/> packs Kᵀ only.
     /// </summary>
-    public static void PackTile(ElementType type, byte* key, byte* value, long rowStride, int keys, int headDim, int paddedHeadDim,
-        int firstKey, float* keyPanel, float* valuePanel, float* staging)
+    public static void PackTile(ElementType type, byte* key, long keyRowStride, byte* value, long valueRowStride, int keys, int headDim,
+        int paddedHeadDim, int firstKey, float* keyPanel, float* valuePanel, float* staging)
     {
         const int blockN = CpuFlashKernel.BlockN;
         int elementSize = ElementTypes.SizeOf(type);
         int count = Math.Clamp(keys - firstKey, 0, blockN);
-        for (int c = 0; c < blockN; c++)
+        for (int c = 0; c < blockN && valuePanel != null; c++)
         {
             var valueRow = new Span<float>(valuePanel + (long)c * paddedHeadDim, paddedHeadDim);
             if (c < count)
             {
-                StorageConversion.Widen(type, value + (firstKey + c) * rowStride * elementSize, valueRow[..headDim]);
+                StorageConversion.Widen(type, value + (firstKey + c) * valueRowStride * elementSize, valueRow[..headDim]);
                 valueRow[headDim..].Clear();
             }
             else
@@ -57,8 +58,8 @@ internal static unsafe class Panels
             long stride;
             if (type == ElementType.Float32 && groupKeys == Square)
             {
-                rows = (float*)key + (firstKey + group) * rowStride;
-                stride = rowStride;
+                rows = (float*)key + (firstKey + group) * keyRowStride;
+                stride = keyRowStride;
             }
             else
             {
@@ -69,7 +70,7 @@ internal static unsafe class Panels
                     var row = new Span<float>(staging + (long)r * headDim, headDim);
                     if (r < groupKeys)
                     {
-                        StorageConversion.Widen(type, key + (firstKey + group + r) * rowStride * elementSize, row);
+                        StorageConversion.Widen(type, key + (firstKey + group + r) * keyRowStride * elementSize, row);
                     }
                     else
                     {
