@@ -92,4 +92,8 @@ internal sealed class RingOptions
     /// <summary>Timed runs.</summary>
     [Option("repeats", Default = 3, HelpText = "Timed runs per P (the best is reported).")]
     public int Repeats { get; set; }
+
+    /// <summary>Kernel threads.</summary>
+    [Option("threads", HelpText = "Kernel threads (default: all cores).")]
+    public int? Threads { get; set; }
 }

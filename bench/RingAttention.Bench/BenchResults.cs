@@ -15,7 +15,7 @@ internal sealed record PeerResult(int N, int Heads, int HeadDim, bool Causal, in
 
 /// <summary>One ring size on the ring-overhead problem, against the single-rank run of the same problem.</summary>
 internal sealed record RingResult(
-    int N, int Heads, int HeadDim, bool Causal, int Ranks, string Layout, double Seconds, double Gflops, double OverheadPercent,
+    int N, int Heads, int HeadDim, bool Causal, int Ranks, string Layout, double Seconds, double CpuSeconds, double Gflops, double OverheadPercent,
     int KernelCalls, double ExposedWaitSeconds, double SentMiB);
 
 /// <summary>Memory one rank holds for a pass, against N (P fixed).</summary>

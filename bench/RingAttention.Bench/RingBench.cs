@@ -20,10 +20,11 @@ internal static class RingBench
         return Run(n, heads, d, [false, true], RingSizes, repeats, report);
     }
 
-    public static List<RingResult> Run(int n, int heads, int d, IEnumerable<bool> causalities, IEnumerable<int> ringSizes, int repeats, Action<RingResult> report)
+    public static List<RingResult> Run(int n, int heads, int d, IEnumerable<bool> causalities, IEnumerable<int> ringSizes, int repeats, Action<RingResult> report,
+        int? threads = null)
     {
         var results = new List<RingResult>();
-        using var backend = new CpuBackend();
+        using var backend = new CpuBackend(threads);
         foreach (bool causal in causalities)
         {
             var options = new AttentionOptions { Heads = heads, HeadDim = d, Causal = causal };
@@ -43,9 +44,9 @@ internal static class RingBench
     private static RingResult Measure(AttentionOptions options, int n, LayoutKind layout, int ranks, CpuBackend backend, int repeats, double? baselineSeconds)
     {
         using var problem = new RingProblem(options, n, layout, ranks, backend);
-        var (seconds, reports) = Enumerable.Range(0, repeats).Select(_ => problem.Time()).MinBy(run => run.Seconds);
+        var (seconds, cpuSeconds, reports) = Enumerable.Range(0, repeats).Select(_ => problem.Time()).MinBy(run => run.Seconds);
         return new RingResult(
-            n, options.Heads, options.HeadDim, options.Causal, ranks, problem.Layout.Name, seconds, options.ForwardFlops(n) / seconds / 1e9,
+            n, options.Heads, options.HeadDim, options.Causal, ranks, problem.Layout.Name, seconds, cpuSeconds, options.ForwardFlops(n) / seconds / 1e9,
             baselineSeconds is { } baseline ? 100 * (seconds / baseline - 1) : 0,
             reports.Sum(r => r.KernelCalls), reports.Sum(r => r.WaitSeconds), reports.Sum(r => r.BytesSent) / 1048576.0);
     }

@@ -33,12 +33,17 @@ internal sealed class RingProblem : IDisposable
 
     public ISequenceLayout Layout { get; }
 
-    /// <summary>Times one forward pass (all ranks, all steps, finalize); seconds, and the ranks' reports.</summary>
-    public (double Seconds, RankReport[] Reports) Time()
+    /// <summary>
+    /// Times one forward pass (all ranks, all steps, finalize): wall seconds, the process's CPU seconds over the same
+    /// span (close to threads × wall when nothing else competes for the cores), and the ranks' reports.
+    /// </summary>
+    public (double Seconds, double CpuSeconds, RankReport[] Reports) Time()
     {
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         long start = Stopwatch.GetTimestamp();
         var reports = _ring.Forward();
-        return (Stopwatch.GetElapsedTime(start).TotalSeconds, reports);
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return (seconds, (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds, reports);
     }
 
     public void Dispose() => _ring.Dispose();

@@ -16,14 +16,25 @@ namespace RingAttention.Cpu;
 /// </summary>
 internal sealed unsafe class CpuFlashKernel : IDisposable
 {
-    /// <summary>Query rows per tile: a multiple of every register block's rows (6 and 3).</summary>
-    public const int BlockM = 48;
+    /// <summary>
+    /// Query rows per tile at most (<see cref="QueryTiles"/> shrinks the last ones): every K/V tile brought into
+    /// cache serves this many rows, so it sets the memory traffic per FLOP. A multiple of every register block's rows.
+    /// </summary>
+    public const int BlockM = 96;
 
     /// <summary>Key rows per tile: a multiple of 4 × the widest vector.</summary>
     public const int BlockN = 64;
 
+    /// <summary>
+    /// Bytes of K and V (fp32) one pass of the query tiles streams: long key blocks are cut into chunks of about this
+    /// size, every query tile finishing a chunk before any starts the next, so the chunk stays in the last-level cache
+    /// while both cores sweep it instead of every query tile fetching the whole block from memory again.
+    /// </summary>
+    private const int KeyChunkBytes = 4 << 20;
+
     private readonly ConcurrentBag<TileScratch> _scratch = new();
     private readonly KeyValuePanels _panels = new();
+    private int[] _tileStarts = [];
 
     public CpuFlashKernel(int threads, SimdTier tier)
     {
@@ -71,7 +82,9 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
         {
             return;
         }
-        int queryTiles = CeilDiv(p.SeqLenQ, BlockM);
+        int queryTiles = QueryTiles.Plan(p.SeqLenQ, Threads, TRows.Rows, ref _tileStarts);
+        int keysPerChunk = Math.Max(BlockN, KeyChunkBytes / (p.HeadDim * 2 * sizeof(float)) / BlockN * BlockN);
+        int[] tileStarts = _tileStarts;
         int group = p.Heads / p.KvHeads;
         var type = (ElementType)p.ElementType;
         int elementSize = ElementTypes.SizeOf(type);
@@ -85,26 +98,39 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
                     (byte*)p.K + (b * p.KBatchStride + kvHead * p.KHeadStride) * elementSize, p.KRowStride,
                     (byte*)p.V + (b * p.VBatchStride + kvHead * p.VHeadStride) * elementSize, p.VRowStride,
                     p.SeqLenK, keysSeenByLastRow, p.HeadDim, TV.Width);
-                RunParallel(queryTiles * group, (item, scratch) =>
+                for (int chunkStart = 0; chunkStart < keysSeenByLastRow; chunkStart += keysPerChunk)
                 {
-                    // Later query tiles see more keys under the causal mask: hand them out first.
-                    int queryTile = queryTiles - 1 - item / group;
-                    ComputeTile<TV, TRows>(p, batch, head0 + item % group, queryTile, panels, scratch);
-                });
+                    int keyStart = chunkStart, keyEnd = Math.Min(keysSeenByLastRow, chunkStart + keysPerChunk);
+                    // Tiles run from the last row backwards, so the tiles that see any key of the chunk come first.
+                    int tiles = 0;
+                    while (tiles < queryTiles && BlockInfo.VisibleKeys(p, TileEnd(tileStarts, tiles, p.SeqLenQ) - 1) > keyStart)
+                    {
+                        tiles++;
+                    }
+                    RunParallel(tiles * group, (item, scratch) =>
+                    {
+                        int tile = item / group;
+                        int firstRow = tileStarts[tile];
+                        ComputeTile<TV, TRows>(p, batch, head0 + item % group, firstRow, TileEnd(tileStarts, tile, p.SeqLenQ) - firstRow,
+                            keyStart, keyEnd, panels, scratch);
+                    });
+                }
             }
         }
     }
 
+    private static int TileEnd(int[] tileStarts, int tile, int rows) => tile == 0 ? rows : tileStarts[tile - 1];
+
+    /// <summary>Continues the running state of query rows [firstRow, firstRow + rows) of one head over keys [keyStart, keyEnd).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ComputeTile<TV, TRows>(in FlashForwardParams p, int b, int head, int queryTile, KeyValuePanels panels, TileScratch scratch)
+    private static void ComputeTile<TV, TRows>(in FlashForwardParams p, int b, int head, int firstRow, int rows, int keyStart, int keyEnd,
+        KeyValuePanels panels, TileScratch scratch)
         where TV : struct, ISimd<TV>
         where TRows : struct, IRowBlock
     {
         int d = p.HeadDim;
-        int firstRow = queryTile * BlockM;
-        int rows = Math.Min(BlockM, p.SeqLenQ - firstRow);
-        int keysSeen = BlockInfo.VisibleKeys(p, firstRow + rows - 1);
-        if (keysSeen == 0)
+        int keysSeen = Math.Min(keyEnd, BlockInfo.VisibleKeys(p, firstRow + rows - 1));
+        if (keysSeen <= keyStart)
         {
             return;
         }
@@ -150,7 +176,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
         new Span<float>(rescale + paddedRows, BlockM - paddedRows).Fill(float.NegativeInfinity);
 
         int tiles = CeilDiv(keysSeen, BlockN);
-        for (int tile = 0; tile < tiles; tile++)
+        for (int tile = keyStart / BlockN; tile < tiles; tile++)
         {
             int firstKey = tile * BlockN;
             panels.Ensure(tile, scratch.Staging);
