@@ -52,7 +52,8 @@ static int RunAll(AllOptions options)
     if (!options.NoPeer)
     {
         Console.WriteLine("peer     running the PyTorch peer (torch_peer.py) on the fp32 shapes...");
-        peer = TorchPeer.Run(options.Python, kernel.Where(k => k.DType == "fp32"), options.Repeats);
+        // The peer is several times slower than the kernel: best of at most two runs keeps the bench short.
+        peer = TorchPeer.Run(options.Python, kernel.Where(k => k.DType == "fp32"), Math.Min(options.Repeats, 2));
     }
     Console.WriteLine($"peer     {peer.Info.Description}");
     foreach (var p in peer.Results)
