@@ -52,8 +52,11 @@ static int RunAll(AllOptions options)
     if (!options.NoPeer)
     {
         Console.WriteLine("peer     running the PyTorch peer (torch_peer.py) on the fp32 shapes...");
-        // The peer is several times slower than the kernel: best of at most two runs keeps the bench short.
-        peer = TorchPeer.Run(options.Python, kernel.Where(k => k.DType == "fp32"), Math.Min(options.Repeats, 2));
+        // The peer is several times slower than the kernel: best of at most two runs, and single-thread only at the
+        // smallest N, keep the bench short.
+        int smallest = kernel.Min(k => k.N);
+        peer = TorchPeer.Run(options.Python, kernel.Where(k => k.DType == "fp32" && (k.Threads == KernelBench.ThreadCounts[0] || k.N == smallest)),
+            Math.Min(options.Repeats, 2));
     }
     Console.WriteLine($"peer     {peer.Info.Description}");
     foreach (var p in peer.Results)
