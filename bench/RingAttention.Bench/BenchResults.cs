@@ -5,7 +5,7 @@ internal sealed record PeakResult(int Threads, double Gflops);
 
 /// <summary>One block-kernel case and its best time.</summary>
 internal sealed record KernelResult(
-    string DType, int N, int Heads, int HeadDim, bool Causal, int Threads, double Seconds, double Gflops, double PercentOfPeak);
+    string DType, int N, int Heads, int HeadDim, bool Causal, int Threads, double Seconds, double CpuSeconds, double Gflops, double PercentOfPeak);
 
 /// <summary>Whether the PyTorch peer ran, and with what.</summary>
 internal sealed record PeerInfo(bool Available, string Description);
@@ -13,10 +13,13 @@ internal sealed record PeerInfo(bool Available, string Description);
 /// <summary>One PyTorch peer case (fp32 matmul + softmax attention) and its best time.</summary>
 internal sealed record PeerResult(int N, int Heads, int HeadDim, bool Causal, int Threads, double Seconds, double Gflops);
 
-/// <summary>One ring size on the ring-overhead problem, against the single-rank run of the same problem.</summary>
+/// <summary>
+/// One ring size on the ring-overhead problem, against the single-rank run of the same problem: the overhead in wall
+/// time (the target) and in CPU time (blind to idle cores, but not to other processes taking them).
+/// </summary>
 internal sealed record RingResult(
     int N, int Heads, int HeadDim, bool Causal, int Ranks, string Layout, double Seconds, double CpuSeconds, double Gflops, double OverheadPercent,
-    int KernelCalls, double ExposedWaitSeconds, double SentMiB);
+    double CpuOverheadPercent, int KernelCalls, double ExposedWaitSeconds, double SentMiB);
 
 /// <summary>Memory one rank holds for a pass, against N (P fixed).</summary>
 internal sealed record MemoryResult(

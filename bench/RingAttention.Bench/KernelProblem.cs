@@ -75,21 +75,22 @@ internal sealed unsafe class KernelProblem : IDisposable
     /// <summary>FLOPs of the call (4·B·N²·H·D, halved when causal).</summary>
     public double Flops => Options.ForwardFlops(N);
 
-    /// <summary>Resets the running state, then times one forward call on <paramref name="backend"/>; seconds.</summary>
-    public double Time(CpuBackend backend)
+    /// <summary>
+    /// Resets the running state, then times one forward call on <paramref name="backend"/>: wall seconds and the
+    /// process's CPU seconds over the call (about threads × wall when nothing else competes for the cores).
+    /// </summary>
+    public (double Seconds, double CpuSeconds) Time(CpuBackend backend)
     {
         long rows = (long)Options.Batch * Options.Heads * N;
         backend.Fill(_accumulator, 0, _accumulator.Bytes / sizeof(float), 0f);
         backend.Fill(_rowMax, 0, rows, float.NegativeInfinity);
         backend.Fill(_rowSum, 0, rows, 0f);
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         long start = Stopwatch.GetTimestamp();
         backend.Forward(_params);
-        return Stopwatch.GetElapsedTime(start).TotalSeconds;
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return (seconds, (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds);
     }
-
-    /// <summary>The normalised output of row <paramref name="row"/>, head 0, batch 0 (a cheap sanity check).</summary>
-    public float FirstOutput(int row) =>
-        ((float*)_accumulator.Address)[(long)row * Options.QueryRowElements] / ((float*)_rowSum.Address)[row];
 
     public void Dispose()
     {

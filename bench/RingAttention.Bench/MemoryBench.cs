@@ -7,7 +7,7 @@ namespace RingAttention.Bench;
 /// <summary>
 /// Memory one rank holds for a pass against N at fixed P: the rank's RankReport.BytesHeld (its Q, K, V, O, LSE
 /// shards, the two K/V receive buffers and the fp32 running state) after a Start/Finish on a real RingRank, plus
-/// the kernel's K/V panels for the largest block it is handed (per device, from the kernel's allocation formula).
+/// the kernel's K/V panels for the largest block it is handed (per device; the formula the kernel allocates by).
 /// </summary>
 internal static class MemoryBench
 {
@@ -33,7 +33,7 @@ internal static class MemoryBench
                 var held = rank.Finish().BytesHeld;
                 // The largest kernel call a rank makes visits one zigzag chunk of keys: N / 2P.
                 int chunk = (n + 2 * Ranks - 1) / (2 * Ranks);
-                var (keys, values) = CpuFlashKernel.PanelFloats(chunk, options.HeadDim, (int)SimdTiers.Best / 32);
+                var (keys, values) = KeyValuePanels.Floats(type, chunk, options.HeadDim, (int)SimdTiers.Best / 32);
                 var result = new MemoryResult(n, Ranks, ElementTypes.ShortName(type), options.Heads, options.HeadDim, local,
                     held / 1048576.0, (double)held / local, (keys + values) * sizeof(float) / 1048576.0);
                 results.Add(result);

@@ -18,6 +18,12 @@ internal static class Report
         md.AppendLine($"Date: {m.Date}; machine: {m.Cpu}, {m.Cores} cores, {m.Simd}; caches {m.Caches}; {m.Runtime}, {m.Os}  ");
         md.AppendLine($"Load average (1/5/15 min) at start: {m.LoadAtStart}; at end: {r.LoadAtEnd}. Bench time {r.TotalSeconds:F0} s.");
         md.AppendLine();
+        if (double.TryParse(m.LoadAtStart.Split(' ')[0], CultureInfo.InvariantCulture, out double load) && load > 0.5)
+        {
+            md.AppendLine($"**Other processes were using the cores (load {load:F1} on {m.Cores} cores): every figure below is a lower bound; " +
+                "rerun on a quiet machine for the machine's own figures.**");
+            md.AppendLine();
+        }
         md.AppendLine("FMA peak (Vector512 FMA loop, 24 independent chains): " +
             string.Join(", ", r.Peak.Select(p => $"**{F(p.Gflops)} GFLOP/s** on {p.Threads} thread{(p.Threads > 1 ? "s" : "")}")) + ".");
         md.AppendLine();
@@ -64,14 +70,16 @@ internal static class Report
         {
             var first = r.Ring[0];
             md.AppendLine($"Ring overhead in emulation: N = {first.N}, H = {first.Heads}, D = {first.HeadDim}, fp32, all P ranks on the same " +
-                "backend and cores; overhead = time(P) / time(P = 1) − 1 (best of the repeats).");
+                "backend and cores; overhead = time(P) / time(P = 1) − 1 (best of the repeats, taken in rounds over all P). CPU s is the " +
+                "process's CPU time over the best run: about 2 × time when the bench had both cores.");
             md.AppendLine();
-            md.AppendLine("| causal | P | layout | time s | GFLOP/s | overhead | kernel calls | exposed wait s | sent MiB |");
-            md.AppendLine("|:---:|---:|:---|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine("| causal | P | layout | time s | GFLOP/s | overhead | CPU s | CPU-time overhead | kernel calls | exposed wait s | sent MiB |");
+            md.AppendLine("|:---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var x in r.Ring)
             {
                 md.AppendLine($"| {(x.Causal ? "yes" : "no")} | {x.Ranks} | {x.Layout} | {x.Seconds:F3} | {F(x.Gflops)} | " +
-                    $"{(x.Ranks == 1 ? "baseline" : $"{x.OverheadPercent:+0.0;-0.0}%")} | {x.KernelCalls} | {x.ExposedWaitSeconds:F3} | {x.SentMiB:F0} |");
+                    $"{(x.Ranks == 1 ? "baseline" : $"{x.OverheadPercent:+0.0;-0.0}%")} | {x.CpuSeconds:F2} | " +
+                    $"{(x.Ranks == 1 ? "baseline" : $"{x.CpuOverheadPercent:+0.0;-0.0}%")} | {x.KernelCalls} | {x.ExposedWaitSeconds:F3} | {x.SentMiB:F0} |");
             }
             md.AppendLine();
         }

@@ -48,16 +48,6 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
 
     public SimdTier Tier { get; }
 
-    /// <summary>Bytes of scratch the kernel holds now (K/V panels and per-thread tiles); it grows to the largest block seen.</summary>
-    public long ScratchBytes => _panels.Bytes + _scratch.Count * TileScratch.Bytes;
-
-    /// <summary>Floats of the K and V panels for a block of <paramref name="keys"/> keys (one batch entry and KV head at a time).</summary>
-    public static (long Keys, long Values) PanelFloats(int keys, int headDim, int vectorWidth)
-    {
-        long paddedKeys = (long)CeilDiv(keys, BlockN) * BlockN;
-        return (paddedKeys * headDim, paddedKeys * RoundUp(headDim, vectorWidth));
-    }
-
     /// <summary>Continues the running state of <paramref name="p"/> over its keys. Not re-entrant: the backend serialises calls.</summary>
     public void Forward(in FlashForwardParams p)
     {
@@ -253,8 +243,6 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
     {
         /// <summary>Widest vector, in floats: the per-row partial sums hold one vector each.</summary>
         private const int MaxWidth = 16;
-
-        public const long Bytes = (2L * BlockM * AttentionOptions.MaxHeadDim + BlockM * BlockN + BlockM * MaxWidth + 3 * BlockM + Panels.StagingFloats) * sizeof(float);
 
         public readonly float* Query = Allocate(BlockM * AttentionOptions.MaxHeadDim);
         public readonly float* Scores = Allocate(BlockM * BlockN);

@@ -32,8 +32,20 @@ internal sealed unsafe class KeyValuePanels : IDisposable
     /// <summary>Whether V is read in place (<see cref="ValueTile"/> points into the source) rather than from a panel.</summary>
     public bool ValueInPlace { get; private set; }
 
-    /// <summary>Bytes held by the panels now (they grow to the largest block seen).</summary>
-    public long Bytes => (_keyCapacity + _valueCapacity) * sizeof(float);
+    /// <summary>
+    /// Floats of the Kᵀ and V panels for a block of <paramref name="keys"/> keys of one batch entry and KV head: what
+    /// the kernel holds (per device, not per rank) for the largest block it is handed.
+    /// </summary>
+    public static (long Keys, long Values) Floats(ElementType type, int keys, int headDim, int vectorWidth)
+    {
+        long paddedKeys = (keys + (long)CpuFlashKernel.BlockN - 1) / CpuFlashKernel.BlockN * CpuFlashKernel.BlockN;
+        int paddedHeadDim = PaddedDim(headDim, vectorWidth);
+        return (paddedKeys * headDim, ReadsValueInPlace(type, headDim, paddedHeadDim) ? 0 : paddedKeys * paddedHeadDim);
+    }
+
+    private static int PaddedDim(int headDim, int vectorWidth) => (headDim + vectorWidth - 1) / vectorWidth * vectorWidth;
+
+    private static bool ReadsValueInPlace(ElementType type, int headDim, int paddedHeadDim) => type == ElementType.Float32 && paddedHeadDim == headDim;
 
     /// <summary>
     /// Points the panels at a new block (all tiles unpacked): <paramref name="key"/> and <paramref name="value"/>
@@ -49,15 +61,12 @@ internal sealed unsafe class KeyValuePanels : IDisposable
         _valueRowStride = valueRowStride;
         _keyCount = keyCount;
         _headDim = headDim;
-        PaddedHeadDim = (headDim + vectorWidth - 1) / vectorWidth * vectorWidth;
-        ValueInPlace = type == ElementType.Float32 && PaddedHeadDim == headDim;
+        PaddedHeadDim = PaddedDim(headDim, vectorWidth);
+        ValueInPlace = ReadsValueInPlace(type, headDim, PaddedHeadDim);
         _tiles = (keysUsed + CpuFlashKernel.BlockN - 1) / CpuFlashKernel.BlockN;
-        var (keyFloats, valueFloats) = CpuFlashKernel.PanelFloats(keysUsed, headDim, vectorWidth);
+        var (keyFloats, valueFloats) = Floats(type, keysUsed, headDim, vectorWidth);
         Grow(ref _keys, ref _keyCapacity, keyFloats);
-        if (!ValueInPlace)
-        {
-            Grow(ref _values, ref _valueCapacity, valueFloats);
-        }
+        Grow(ref _values, ref _valueCapacity, valueFloats);
         if (_state.Length < _tiles)
         {
             _state = new int[Math.Max(_tiles, 2 * _state.Length)];
