@@ -13,7 +13,7 @@ internal static class Plots
         var written = new List<string>();
         if (results.Kernel.Count > 0)
         {
-            written.Add(Save(KernelPlot(results), folder, "kernel.png", 1200, 560));
+            written.Add(Save(KernelPlot(results), folder, "kernel.png", 1400, 560));
         }
         if (results.Ring.Count > 0)
         {
@@ -77,7 +77,7 @@ internal static class Plots
         plot.Axes.Margins(bottom: 0, top: 0.15);
         plot.YLabel("GFLOP/s");
         plot.Title($"Block kernel, H = {r.Kernel[0].Heads} ({r.Machine.Cpu}, {r.Machine.Cores} cores)");
-        plot.ShowLegend(Alignment.UpperLeft);
+        plot.ShowLegend(Edge.Right);
         return plot;
     }
 

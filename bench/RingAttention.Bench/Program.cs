@@ -66,7 +66,7 @@ static int RunAll(AllOptions options)
 
     var ring = RingBench.Run(options.Quick, options.Repeats, x => Console.WriteLine(
         $"ring     N={x.N} H={x.Heads} D={x.HeadDim} causal={x.Causal,-5} P={x.Ranks} {x.Layout,-10}: {x.Seconds:F3} s ({x.CpuSeconds:F3} CPU-s) {x.Gflops,6:F1} GFLOP/s " +
-        (x.Ranks == 1 ? "(baseline)" : $"overhead {x.OverheadPercent:+0.0;-0.0}% (CPU time {x.CpuOverheadPercent:+0.0;-0.0}%)") +
+        (x.Ranks == 1 ? "(baseline)" : $"overhead {Report.Signed(x.OverheadPercent)}% (CPU time {Report.Signed(x.CpuOverheadPercent)}%)") +
         $", {x.KernelCalls} kernel calls, exposed wait {x.ExposedWaitSeconds:F3} s"));
 
     var memory = MemoryBench.Run(options.Quick, x => Console.WriteLine(
@@ -108,7 +108,7 @@ static int RunRing(RingOptions options)
     PrintMachine(MachineFacts.Describe());
     RingBench.Run(options.SequenceLength, options.Heads, options.HeadDim, [options.Causal], options.Ranks.ToList(), options.Repeats, x => Console.WriteLine(
         $"ring     P={x.Ranks} {x.Layout,-10}: {x.Seconds:F3} s ({x.CpuSeconds:F3} CPU-s) {x.Gflops,6:F1} GFLOP/s " +
-        (x.Ranks == 1 ? "(baseline)" : $"overhead {x.OverheadPercent:+0.0;-0.0}% (CPU time {x.CpuOverheadPercent:+0.0;-0.0}%)") +
+        (x.Ranks == 1 ? "(baseline)" : $"overhead {Report.Signed(x.OverheadPercent)}% (CPU time {Report.Signed(x.CpuOverheadPercent)}%)") +
         $", {x.KernelCalls} kernel calls, exposed wait {x.ExposedWaitSeconds:F3} s"), options.Threads);
     Console.WriteLine($"load     {MachineFacts.LoadAverage()}");
     return 0;

@@ -28,6 +28,8 @@ internal static class Report
             string.Join(", ", r.Peak.Select(p => $"**{F(p.Gflops)} GFLOP/s** on {p.Threads} thread{(p.Threads > 1 ? "s" : "")}")) + ".");
         md.AppendLine();
 
+        md.Append(Summary(r));
+
         if (r.Kernel.Count > 0)
         {
             md.AppendLine($"Block kernel (one call: all N queries × all N keys, H = {r.Kernel[0].Heads}; FLOPs 4·N²·H·D, halved when causal; best of the repeats). " +
@@ -78,8 +80,8 @@ internal static class Report
             foreach (var x in r.Ring)
             {
                 md.AppendLine($"| {(x.Causal ? "yes" : "no")} | {x.Ranks} | {x.Layout} | {x.Seconds:F3} | {F(x.Gflops)} | " +
-                    $"{(x.Ranks == 1 ? "baseline" : $"{x.OverheadPercent:+0.0;-0.0}%")} | {x.CpuSeconds:F2} | " +
-                    $"{(x.Ranks == 1 ? "baseline" : $"{x.CpuOverheadPercent:+0.0;-0.0}%")} | {x.KernelCalls} | {x.ExposedWaitSeconds:F3} | {x.SentMiB:F0} |");
+                    $"{(x.Ranks == 1 ? "baseline" : $"{Report.Signed(x.OverheadPercent)}%")} | {x.CpuSeconds:F2} | " +
+                    $"{(x.Ranks == 1 ? "baseline" : $"{Report.Signed(x.CpuOverheadPercent)}%")} | {x.KernelCalls} | {x.ExposedWaitSeconds:F3} | {x.SentMiB:F0} |");
             }
             md.AppendLine();
         }
@@ -102,5 +104,48 @@ internal static class Report
         return md.ToString();
     }
 
+    /// <summary>The figures the issue's targets are stated in, read off the tables below.</summary>
+    private static string Summary(BenchResults r)
+    {
+        var lines = new List<string>();
+        int allCores = r.Kernel.Count > 0 ? r.Kernel.Max(k => k.Threads) : 0;
+        var fp32 = r.Kernel.Where(k => k.DType == "fp32" && k.Threads == allCores).ToList();
+        if (fp32.Count > 0)
+        {
+            int n = fp32.Max(k => k.N);
+            foreach (int d in fp32.Select(k => k.HeadDim).Distinct().OrderDescending())
+            {
+                var best = fp32.Where(k => k.N == n && k.HeadDim == d).MaxBy(k => k.Gflops)!;
+                lines.Add($"fp32 kernel, {allCores} threads, N = {n}, head_dim {d}: best {F(best.Gflops)} GFLOP/s ({best.PercentOfPeak:F0}% of the measured FMA peak)");
+            }
+            var sixteenBit = r.Kernel.Where(k => k.DType != "fp32" && k.Threads == allCores).ToList();
+            if (sixteenBit.Count > 0)
+            {
+                double worst = sixteenBit.Min(k => k.Gflops / fp32.First(f => f.N == k.N && f.HeadDim == k.HeadDim && f.Causal == k.Causal).Gflops);
+                lines.Add($"bf16/fp16 storage against fp32, same shape and threads: slowest ratio {worst:F2}");
+            }
+            var peers = r.PeerResults.Where(p => p.Threads == allCores).ToList();
+            if (peers.Count > 0)
+            {
+                double slowest = peers.Min(p => fp32.First(f => f.N == p.N && f.HeadDim == p.HeadDim && f.Causal == p.Causal).Gflops / p.Gflops);
+                lines.Add($"fp32 kernel against the PyTorch peer, {allCores} threads: at least {slowest:F1}× faster on every shape");
+            }
+        }
+        if (r.Ring.Any(x => x.Ranks > 1))
+        {
+            var worst = r.Ring.Where(x => x.Ranks > 1).MaxBy(x => x.OverheadPercent)!;
+            lines.Add($"ring overhead in emulation: largest {Signed(worst.OverheadPercent)}% (P = {worst.Ranks}, {(worst.Causal ? "causal" : "non-causal")}; " +
+                $"CPU time {Signed(worst.CpuOverheadPercent)}%)");
+        }
+        return lines.Count == 0 ? "" : "Summary:\n" + string.Concat(lines.Select(line => $"- {line}\n")) + "\n";
+    }
+
     private static string F(double value) => value.ToString("F0", CultureInfo.InvariantCulture);
+
+    /// <summary>A percentage with its sign, one decimal (−0.04 prints as +0.0, not −0.0).</summary>
+    public static string Signed(double percent)
+    {
+        double rounded = Math.Round(percent, 1);
+        return (rounded < 0 ? "-" : "+") + Math.Abs(rounded).ToString("F1", CultureInfo.InvariantCulture);
+    }
 }

@@ -73,20 +73,9 @@ public sealed class InProcessRing
             throw new InvalidOperationException(
                 $"ring exchange from rank {sender} to rank {receiver}: sent {from.BytesEach} bytes per tensor, receiver expected {to.BytesEach}");
         }
-        if (from.BytesEach < ParallelCopyBytes)
-        {
-            Buffer.MemoryCopy((void*)from.Key, (void*)to.Key, to.BytesEach, from.BytesEach);
-            Buffer.MemoryCopy((void*)from.Value, (void*)to.Value, to.BytesEach, from.BytesEach);
-            return;
-        }
-        // Large blocks: K and V on two threads, so the emulated transfer takes half the time it steals from compute.
-        Parallel.Invoke(
-            () => Buffer.MemoryCopy((void*)from.Key, (void*)to.Key, to.BytesEach, from.BytesEach),
-            () => Buffer.MemoryCopy((void*)from.Value, (void*)to.Value, to.BytesEach, from.BytesEach));
+        Buffer.MemoryCopy((void*)from.Key, (void*)to.Key, to.BytesEach, from.BytesEach);
+        Buffer.MemoryCopy((void*)from.Value, (void*)to.Value, to.BytesEach, from.BytesEach);
     }
-
-    /// <summary>Bytes per tensor from which K and V are copied concurrently.</summary>
-    private const long ParallelCopyBytes = 1 << 20;
 
     private sealed class Exchange(int rank, int previous, int next, int step, InProcessRing ring) : IPendingExchange
     {
