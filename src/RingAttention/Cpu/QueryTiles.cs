@@ -25,7 +25,8 @@ internal static class QueryTiles
         int end = rows;
         while (end > 0)
         {
-            int size = (end + TilesPerThreadAhead * threads - 1) / (TilesPerThreadAhead * threads);
+            // One thread has nobody to wait for: full tiles to the end.
+            int size = threads == 1 ? CpuFlashKernel.BlockM : (end + TilesPerThreadAhead * threads - 1) / (TilesPerThreadAhead * threads);
             size = Math.Clamp((size + rowBlock - 1) / rowBlock * rowBlock, MinRows, CpuFlashKernel.BlockM);
             int start = Math.Max(0, end - size);
             if (count == starts.Length)
