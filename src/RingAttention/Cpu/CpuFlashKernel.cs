@@ -12,7 +12,8 @@ namespace RingAttention.Cpu;
 /// (<see cref="Panels"/>); then every (query head, query tile) streams over the key tiles its rows can see:
 /// S = Q·Kᵀ in log2 units, mask only where a tile crosses the diagonal or the ragged end, online softmax,
 /// acc = acc·α + P·V, both products by the register-blocked <see cref="MicroKernels"/>. Work items go to the
-/// threads heaviest first, one atomic counter, no locks; every buffer is allocated once and reused.
+/// threads heaviest first (one atomic counter, no locks) on the kernel's own <see cref="WorkerPool"/>; every buffer is
+/// allocated once and reused.
 /// </summary>
 internal sealed unsafe class CpuFlashKernel : IDisposable
 {
@@ -34,6 +35,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
 
     private readonly ConcurrentBag<TileScratch> _scratch = new();
     private readonly KeyValuePanels _panels = new();
+    private readonly WorkerPool _pool;
     private int[] _tileStarts = [];
 
     public CpuFlashKernel(int threads, SimdTier tier)
@@ -42,6 +44,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
         Guard.That(SimdTiers.IsSupported(tier), nameof(tier), "a tier this machine accelerates", tier);
         Threads = threads;
         Tier = tier;
+        _pool = new WorkerPool(threads);
     }
 
     public int Threads { get; }
@@ -212,7 +215,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
             _scratch.Add(scratch);
             return;
         }
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
+        _pool.Run(workers, () =>
         {
             var scratch = RentScratch();
             for (int item = Interlocked.Increment(ref next); item < count; item = Interlocked.Increment(ref next))
@@ -227,6 +230,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
 
     public void Dispose()
     {
+        _pool.Dispose();
         _panels.Dispose();
         while (_scratch.TryTake(out var scratch))
         {
