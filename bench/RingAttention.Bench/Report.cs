@@ -24,7 +24,7 @@ internal static class Report
                 "rerun on a quiet machine for the machine's own figures.**");
             md.AppendLine();
         }
-        md.AppendLine("FMA peak (Vector512 FMA loop, 24 independent chains): " +
+        md.AppendLine("FMA peak (Vector512 FMA loop, 24 independent chains; best of its runs at the start and at the end): " +
             string.Join(", ", r.Peak.Select(p => $"**{F(p.Gflops)} GFLOP/s** on {p.Threads} thread{(p.Threads > 1 ? "s" : "")}")) + ".");
         md.AppendLine();
 
