@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace RingAttention.Cpu;
 
@@ -31,37 +32,53 @@ internal interface ISimd<TSelf> where TSelf : struct, ISimd<TSelf>
 
     /// <summary><paramref name="value"/> where <paramref name="x"/> ≥ <paramref name="threshold"/>, else 0.</summary>
     static abstract TSelf ZeroWhereBelow(TSelf value, TSelf x, float threshold);
+
+    /// <summary>2^x to fp32 rounding for x ≤ 127 (see <see cref="SimdMath"/>); −inf and anything below −150 give exactly 0.</summary>
+    static abstract TSelf Exp2(TSelf x);
 }
 
-/// <summary>Vector math written once for every tier.</summary>
+/// <summary>
+/// Vector math written once for every tier. 2^x = 2^n · 2^f with n = round(x) and f in [−½, ½]; 2^f = 1 + f·q(f)
+/// with q of degree 5 fitted for relative error 2e-9 (a thirtieth of an fp32 ulp), so the result is within about
+/// one ulp, and integers give exact powers of two. The scaling by 2^n is AVX-512's scalef where available (it
+/// rounds results below 2^−126 to the nearest denormal and underflows to 0 below −150) and an exponent-field
+/// add elsewhere (results below 2^−126 flush to 0): a softmax weight that small is 0 to fp32 working precision.
+/// </summary>
 internal static class SimdMath
 {
-    // 2^f = e^(f ln 2) for f in [−½, ½]: Taylor to degree 7, truncation error below 6e-9 (a tenth of an fp32 ulp).
-    private const float C1 = 0.693147180559945f;
-    private const float C2 = 0.240226506959101f;
-    private const float C3 = 0.0555041086648216f;
-    private const float C4 = 0.00961812910762848f;
-    private const float C5 = 0.00133335581464284f;
-    private const float C6 = 0.000154035303933816f;
-    private const float C7 = 1.52527338040598e-05f;
-    private const float Lowest = -126f;
+    public const float C1 = 6.931471825e-01f;
+    public const float C2 = 2.402264774e-01f;
+    public const float C3 = 5.550332740e-02f;
+    public const float C4 = 9.618436918e-03f;
+    public const float C5 = 1.339882147e-03f;
+    public const float C6 = 1.535324263e-04f;
+
+    /// <summary>Below this every tier returns 0 (2^−150 rounds to 0); −inf is clamped to it first, so it never makes NaN.</summary>
+    public const float Underflow = -150f;
+
+    private const float LowestNormal = -126f;
     private const float Highest = 127f;
 
-    /// <summary>2^x to about 1 ulp for x in [−126, 127]; exactly 0 below −126, so −inf (a masked score) gives 0.</summary>
+    /// <summary>2^f for f in [−½, ½] by Horner's rule on FMAs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static T Exp2<T>(T x) where T : struct, ISimd<T>
+    public static T Exp2Reduced<T>(T f) where T : struct, ISimd<T>
     {
-        var clamped = T.Min(T.Max(x, T.Broadcast(Lowest)), T.Broadcast(Highest));
-        var whole = T.Round(clamped);
-        var f = T.Subtract(clamped, whole);
-        var p = T.MultiplyAdd(T.Broadcast(C7), f, T.Broadcast(C6));
-        p = T.MultiplyAdd(p, f, T.Broadcast(C5));
+        var p = T.MultiplyAdd(T.Broadcast(C6), f, T.Broadcast(C5));
         p = T.MultiplyAdd(p, f, T.Broadcast(C4));
         p = T.MultiplyAdd(p, f, T.Broadcast(C3));
         p = T.MultiplyAdd(p, f, T.Broadcast(C2));
         p = T.MultiplyAdd(p, f, T.Broadcast(C1));
-        p = T.MultiplyAdd(p, f, T.Broadcast(1f));
-        return T.ZeroWhereBelow(T.ScaleByPowerOfTwo(p, whole), x, Lowest);
+        return T.MultiplyAdd(p, f, T.Broadcast(1f));
+    }
+
+    /// <summary>The exponent-field version for tiers without scalef: exact 0 below −126, ~1 ulp above.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Exp2Portable<T>(T x) where T : struct, ISimd<T>
+    {
+        var clamped = T.Min(T.Max(x, T.Broadcast(LowestNormal)), T.Broadcast(Highest));
+        var whole = T.Round(clamped);
+        var p = Exp2Reduced(T.Subtract(clamped, whole));
+        return T.ZeroWhereBelow(T.ScaleByPowerOfTwo(p, whole), x, LowestNormal);
     }
 }
 
@@ -78,16 +95,29 @@ internal readonly struct Simd512 : ISimd<Simd512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Multiply(Simd512 a, Simd512 b) => new(a._v * b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Add(Simd512 a, Simd512 b) => new(a._v + b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Subtract(Simd512 a, Simd512 b) => new(a._v - b._v);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Max(Simd512 a, Simd512 b) => new(Vector512.Max(a._v, b._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Min(Simd512 a, Simd512 b) => new(Vector512.Min(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Max(Simd512 a, Simd512 b) => new(Vector512.MaxNative(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Min(Simd512 a, Simd512 b) => new(Vector512.MinNative(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Round(Simd512 value) => new(Vector512.Round(value._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 ScaleByPowerOfTwo(Simd512 mantissa, Simd512 wholeExponent) =>
         new(mantissa._v * Vector512.ShiftLeft(Vector512.ConvertToInt32(wholeExponent._v) + Vector512.Create(127), 23).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 ZeroWhereBelow(Simd512 value, Simd512 x, float threshold) =>
         new(Vector512.ConditionalSelect(Vector512.LessThan(x._v, Vector512.Create(threshold)), Vector512<float>.Zero, value._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Simd512 value) => Simd256.MaxAcross(Simd256.From(Vector256.Max(value._v.GetLower(), value._v.GetUpper())));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Simd512 value) => Vector512.Sum(value._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Simd512 value) => Simd256.MaxAcross(Simd256.From(Vector256.MaxNative(value._v.GetLower(), value._v.GetUpper())));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Simd512 value) => Simd256.SumAcross(Simd256.From(value._v.GetLower() + value._v.GetUpper()));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Exp2(Simd512 x)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            return SimdMath.Exp2Portable(x);
+        }
+        // Clamping first turns −inf into a finite exponent that scalef underflows to exactly 0.
+        var clamped = Vector512.MaxNative(x._v, Vector512.Create(SimdMath.Underflow));
+        var whole = Avx512F.RoundScale(clamped, 0);
+        var p = SimdMath.Exp2Reduced(new Simd512(clamped - whole));
+        return new(Avx512F.Scale(p._v, whole));
+    }
 }
 
 internal readonly struct Simd256 : ISimd<Simd256>
@@ -104,15 +134,16 @@ internal readonly struct Simd256 : ISimd<Simd256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Multiply(Simd256 a, Simd256 b) => new(a._v * b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Add(Simd256 a, Simd256 b) => new(a._v + b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Subtract(Simd256 a, Simd256 b) => new(a._v - b._v);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.Max(a._v, b._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Min(Simd256 a, Simd256 b) => new(Vector256.Min(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.MaxNative(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Min(Simd256 a, Simd256 b) => new(Vector256.MinNative(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Round(Simd256 value) => new(Vector256.Round(value._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 ScaleByPowerOfTwo(Simd256 mantissa, Simd256 wholeExponent) =>
         new(mantissa._v * Vector256.ShiftLeft(Vector256.ConvertToInt32(wholeExponent._v) + Vector256.Create(127), 23).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 ZeroWhereBelow(Simd256 value, Simd256 x, float threshold) =>
         new(Vector256.ConditionalSelect(Vector256.LessThan(x._v, Vector256.Create(threshold)), Vector256<float>.Zero, value._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Simd256 value) => Simd128.MaxAcross(Simd128.From(Vector128.Max(value._v.GetLower(), value._v.GetUpper())));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Simd256 value) => Vector256.Sum(value._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Simd256 value) => Simd128.MaxAcross(Simd128.From(Vector128.MaxNative(value._v.GetLower(), value._v.GetUpper())));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Simd256 value) => Simd128.SumAcross(Simd128.From(value._v.GetLower() + value._v.GetUpper()));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Exp2(Simd256 x) => SimdMath.Exp2Portable(x);
 
 }
 
@@ -130,19 +161,30 @@ internal readonly struct Simd128 : ISimd<Simd128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Multiply(Simd128 a, Simd128 b) => new(a._v * b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Add(Simd128 a, Simd128 b) => new(a._v + b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Subtract(Simd128 a, Simd128 b) => new(a._v - b._v);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Max(Simd128 a, Simd128 b) => new(Vector128.Max(a._v, b._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Min(Simd128 a, Simd128 b) => new(Vector128.Min(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Max(Simd128 a, Simd128 b) => new(Vector128.MaxNative(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Min(Simd128 a, Simd128 b) => new(Vector128.MinNative(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Round(Simd128 value) => new(Vector128.Round(value._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 ScaleByPowerOfTwo(Simd128 mantissa, Simd128 wholeExponent) =>
         new(mantissa._v * Vector128.ShiftLeft(Vector128.ConvertToInt32(wholeExponent._v) + Vector128.Create(127), 23).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 ZeroWhereBelow(Simd128 value, Simd128 x, float threshold) =>
         new(Vector128.ConditionalSelect(Vector128.LessThan(x._v, Vector128.Create(threshold)), Vector128<float>.Zero, value._v));
 
+    // Across lanes by two swaps (halves, then neighbours); MaxNative/+ keep each step a single instruction.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float MaxAcross(Simd128 value) =>
-        MathF.Max(MathF.Max(value._v.GetElement(0), value._v.GetElement(1)), MathF.Max(value._v.GetElement(2), value._v.GetElement(3)));
+    public static float MaxAcross(Simd128 value)
+    {
+        var v = Vector128.MaxNative(value._v, Vector128.Shuffle(value._v, Vector128.Create(2, 3, 0, 1)));
+        return Vector128.MaxNative(v, Vector128.Shuffle(v, Vector128.Create(1, 0, 3, 2))).ToScalar();
+    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Simd128 value) => Vector128.Sum(value._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumAcross(Simd128 value)
+    {
+        var v = value._v + Vector128.Shuffle(value._v, Vector128.Create(2, 3, 0, 1));
+        return (v + Vector128.Shuffle(v, Vector128.Create(1, 0, 3, 2))).ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Exp2(Simd128 x) => SimdMath.Exp2Portable(x);
 
 }
 
