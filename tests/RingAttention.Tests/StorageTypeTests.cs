@@ -57,7 +57,7 @@ public sealed class StorageTypeTests(ITestOutputHelper output)
         var fp32Tolerance = problem.Tolerance;
 
         // The naive same-precision yardstick: fp32 attention on the same inputs, its output rounded to storage.
-        var naive = NaiveAttention32.Forward(problem.Options, problem.N, problem.Q, problem.K, problem.V).O;
+        var naive = Reference.NaiveAttention.Forward<float>(problem.Options, problem.N, problem.Q, problem.K, problem.V).O;
         StorageRounding.Round(type, naive);
 
         double worst = 0, worstNaive = 0, worstExcess = double.NegativeInfinity;
