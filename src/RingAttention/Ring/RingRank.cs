@@ -49,6 +49,11 @@ public sealed class RingRank : IDisposable
         int largestBlock = Enumerable.Range(0, layout.Ranks).Max(layout.LocalLength);
         long blockBytes = KvBytes(largestBlock);
         _receive = layout.Ranks > 1 ? [backend.Allocate(2 * blockBytes), backend.Allocate(2 * blockBytes)] : [];
+        foreach (var buffer in _receive)
+        {
+            // Touch the pages now: first-touch faults belong to setup, not to the first exchanges' timing.
+            backend.Fill(buffer, 0, buffer.Bytes / sizeof(float), 0f);
+        }
         long accumulatorFloats = (long)options.Batch * LocalLength * options.QueryRowElements;
         // An fp32 O doubles as the accumulator; 16-bit outputs need their own fp32 state.
         _separateAccumulator = options.ElementType == ElementType.Float32 ? null : backend.Allocate(accumulatorFloats * sizeof(float));
