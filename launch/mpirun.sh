@@ -53,10 +53,10 @@ binary="$root/src/RingAttention.Cli/bin/Release/net10.0/ringattn"
 resolved=0
 for arg in "$@"; do
   if [ "$resolved" -eq 0 ] && [ "$arg" = "ringattn" ]; then
-    # ringattn.dll is rewritten by every build that changes it (the apphost is not): it dates the build.
+    # ringattn.dll dates the build; a build that changed only a dependency leaves it untouched, hence the touch.
     if [ "$dry_run" -eq 0 ] && { [ ! -f "$binary.dll" ] || [ -n "$(find "$root/src" \( -name '*.cs' -o -name '*.csproj' \) -newer "$binary.dll" -print -quit)" ]; }; then
       echo "mpirun.sh: building ringattn (Release)" >&2
-      dotnet build "$root/src/RingAttention.Cli/RingAttention.Cli.csproj" -c Release -nologo -v quiet >&2
+      dotnet build "$root/src/RingAttention.Cli/RingAttention.Cli.csproj" -c Release -nologo -v quiet >&2 && touch "$binary.dll"
     fi
     args+=("$binary")
     resolved=1
