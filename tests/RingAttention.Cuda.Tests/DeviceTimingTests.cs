@@ -2,6 +2,7 @@ using RingAttention.Cpu;
 using RingAttention.Kernels;
 using RingAttention.Layouts;
 using RingAttention.Ring;
+using RingAttention.TestSupport;
 
 namespace RingAttention.Cuda.Tests;
 
@@ -49,34 +50,17 @@ public sealed class DeviceTimingTests
     }
 
     /// <summary>The CPU backend with a fake device clock (1 ms per mark) and its own emulation transport factory.</summary>
-    private sealed class TimedCpuBackend : IAttentionBackend, IDeviceTimer, IEmulatedRingFactory
+    private sealed class TimedCpuBackend() : DelegatingBackend(new CpuBackend()), IDeviceTimer, IEmulatedRingFactory
     {
-        private readonly CpuBackend _cpu = new();
         private int _clock;
 
         public int RingsCreated { get; private set; }
 
         public int LiveMarks { get; private set; }
 
-        public string Name => "timed-cpu";
+        public override string Name => "timed-cpu";
 
-        public string Description => "CPU with a fake device clock";
-
-        public bool IsHostMemory => true;
-
-        public BackendBuffer Allocate(long bytes) => _cpu.Allocate(bytes);
-
-        public void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0) => _cpu.Upload(source, destination, offset);
-
-        public void Download(BackendBuffer source, long offset, Span<byte> destination) => _cpu.Download(source, offset, destination);
-
-        public void Fill(BackendBuffer buffer, long offset, long count, float value) => _cpu.Fill(buffer, offset, count, value);
-
-        public void Forward(in FlashForwardParams args) => _cpu.Forward(args);
-
-        public void Finalize(in FlashFinalizeParams args) => _cpu.Finalize(args);
-
-        public void Synchronize() => _cpu.Synchronize();
+        public override string Description => "CPU with a fake device clock";
 
         public IDeviceMark Mark()
         {
@@ -89,8 +73,6 @@ public sealed class DeviceTimingTests
             RingsCreated = size;
             return InProcessRing.Create(size);
         }
-
-        public void Dispose() => _cpu.Dispose();
 
         private sealed class FakeMark(TimedCpuBackend owner, int tick) : IDeviceMark
         {

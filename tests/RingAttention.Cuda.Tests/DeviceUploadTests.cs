@@ -3,6 +3,7 @@ using RingAttention.Inputs;
 using RingAttention.Kernels;
 using RingAttention.Layouts;
 using RingAttention.Ring;
+using RingAttention.TestSupport;
 
 namespace RingAttention.Cuda.Tests;
 
@@ -18,8 +19,8 @@ public sealed class DeviceUploadTests
         var options = new AttentionOptions { Batch = 2, Heads = 2, KvHeads = 1, HeadDim = 8, ElementType = ElementType.BFloat16 };
         const int n = 3;
         var source = new CounterRandomSource(5, options, n);
-        using var host = new CpuBackend(threads: 1);
-        using var device = new DeviceLikeBackend(host);
+        var host = new CpuBackend(threads: 1);
+        using var device = new DeviceLikeBackend(host);  // owns and disposes host
         var layout = SequenceLayouts.Create(LayoutKind.Contiguous, n, 5);
         Assert.Contains(0, Enumerable.Range(0, 5).Select(layout.LocalLength));
         for (int rank = 0; rank < layout.Ranks; rank++)
@@ -37,36 +38,20 @@ public sealed class DeviceUploadTests
     }
 
     /// <summary>Host memory that claims to be device memory, so callers take the staging-and-upload path.</summary>
-    private sealed class DeviceLikeBackend(CpuBackend host) : IAttentionBackend
+    private sealed class DeviceLikeBackend(CpuBackend host) : DelegatingBackend(host)
     {
         public int Uploads { get; private set; }
 
-        public string Name => "device-like";
+        public override string Name => "device-like";
 
-        public string Description => "CPU memory behind the device-memory interface";
+        public override string Description => "CPU memory behind the device-memory interface";
 
-        public bool IsHostMemory => false;
+        public override bool IsHostMemory => false;
 
-        public BackendBuffer Allocate(long bytes) => host.Allocate(bytes);
-
-        public void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0)
+        public override void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0)
         {
             Uploads++;
-            host.Upload(source, destination, offset);
-        }
-
-        public void Download(BackendBuffer source, long offset, Span<byte> destination) => host.Download(source, offset, destination);
-
-        public void Fill(BackendBuffer buffer, long offset, long count, float value) => host.Fill(buffer, offset, count, value);
-
-        public void Forward(in FlashForwardParams args) => host.Forward(args);
-
-        public void Finalize(in FlashFinalizeParams args) => host.Finalize(args);
-
-        public void Synchronize() => host.Synchronize();
-
-        public void Dispose()
-        {
+            base.Upload(source, destination, offset);
         }
     }
 }

@@ -3,6 +3,7 @@ using RingAttention.Inputs;
 using RingAttention.Kernels;
 using RingAttention.Layouts;
 using RingAttention.Ring;
+using RingAttention.TestSupport;
 
 namespace RingAttention.Nccl.Tests;
 
@@ -68,37 +69,21 @@ public sealed class ExchangeTimingTests
     }
 
     /// <summary>The CPU backend with a fake device clock: marks read it, each kernel call advances it by one second.</summary>
-    private sealed class DeviceClockBackend : IAttentionBackend, IDeviceTimer
+    private sealed class DeviceClockBackend() : DelegatingBackend(new CpuBackend(1)), IDeviceTimer
     {
-        private readonly CpuBackend _cpu = new(1);
-
         public double Clock { get; set; }
 
         public int LiveMarks { get; set; }
 
-        public string Name => "device-clock-cpu";
+        public override string Name => "device-clock-cpu";
 
-        public string Description => "CPU with a fake device clock";
+        public override string Description => "CPU with a fake device clock";
 
-        public bool IsHostMemory => true;
-
-        public BackendBuffer Allocate(long bytes) => _cpu.Allocate(bytes);
-
-        public void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0) => _cpu.Upload(source, destination, offset);
-
-        public void Download(BackendBuffer source, long offset, Span<byte> destination) => _cpu.Download(source, offset, destination);
-
-        public void Fill(BackendBuffer buffer, long offset, long count, float value) => _cpu.Fill(buffer, offset, count, value);
-
-        public void Forward(in FlashForwardParams args)
+        public override void Forward(in FlashForwardParams args)
         {
-            _cpu.Forward(args);
+            base.Forward(args);
             Clock += 1;
         }
-
-        public void Finalize(in FlashFinalizeParams args) => _cpu.Finalize(args);
-
-        public void Synchronize() => _cpu.Synchronize();
 
         public IDeviceMark Mark() => At(Clock);
 
@@ -107,8 +92,6 @@ public sealed class ExchangeTimingTests
             LiveMarks++;
             return new FakeMark(this, time);
         }
-
-        public void Dispose() => _cpu.Dispose();
     }
 
     private sealed class FakeMark(DeviceClockBackend owner, double time) : IDeviceMark

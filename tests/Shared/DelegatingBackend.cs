@@ -1,0 +1,35 @@
+using RingAttention.Kernels;
+
+namespace RingAttention.TestSupport;
+
+/// <summary>
+/// A backend that hands every call to an inner one: test doubles (a fake device clock, host memory posing as device
+/// memory) override only the members they observe or fake. Compiled into each test project that needs it.
+/// </summary>
+internal abstract class DelegatingBackend(IAttentionBackend inner) : IAttentionBackend
+{
+    protected IAttentionBackend Inner => inner;
+
+    public abstract string Name { get; }
+
+    public virtual string Description => inner.Description;
+
+    public virtual bool IsHostMemory => inner.IsHostMemory;
+
+    public BackendBuffer Allocate(long bytes) => inner.Allocate(bytes);
+
+    public virtual void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0) => inner.Upload(source, destination, offset);
+
+    public void Download(BackendBuffer source, long offset, Span<byte> destination) => inner.Download(source, offset, destination);
+
+    public void Fill(BackendBuffer buffer, long offset, long count, float value) => inner.Fill(buffer, offset, count, value);
+
+    public virtual void Forward(in FlashForwardParams args) => inner.Forward(args);
+
+    public void Finalize(in FlashFinalizeParams args) => inner.Finalize(args);
+
+    public void Synchronize() => inner.Synchronize();
+
+    /// <summary>Disposes the inner backend, which the double owns.</summary>
+    public void Dispose() => inner.Dispose();
+}
