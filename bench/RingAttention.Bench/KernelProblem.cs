@@ -29,24 +29,8 @@ internal sealed unsafe class KernelProblem : IDisposable
         _accumulator = HostBuffer.Allocate(queryElements * sizeof(float));
         _rowMax = HostBuffer.Allocate((long)options.Batch * options.Heads * n * sizeof(float));
         _rowSum = HostBuffer.Allocate((long)options.Batch * options.Heads * n * sizeof(float));
-        int d = options.HeadDim;
-        long queryRow = options.QueryRowElements, keyRow = options.KeyRowElements;
-        _params = new FlashForwardParams
-        {
-            Q = _q.Address, K = _k.Address, V = _v.Address,
-            OAccum = _accumulator.Address, RowMax = _rowMax.Address, RowSum = _rowSum.Address,
-            QBatchStride = n * queryRow, QRowStride = queryRow, QHeadStride = d,
-            KBatchStride = n * keyRow, KRowStride = keyRow, KHeadStride = d,
-            VBatchStride = n * keyRow, VRowStride = keyRow, VHeadStride = d,
-            OBatchStride = n * queryRow, ORowStride = queryRow, OHeadStride = d,
-            StatBatchStride = (long)options.Heads * n, StatHeadStride = n,
-            Batch = options.Batch, Heads = options.Heads, KvHeads = options.EffectiveKvHeads, HeadDim = d,
-            SeqLenQ = n, SeqLenK = n, QPosStart = 0, QPosStride = 1, KPosStart = 0, KPosStride = 1,
-            ScaleSoftmax = options.EffectiveSoftmaxScale,
-            ScaleSoftmaxLog2 = options.EffectiveSoftmaxScale * MathF.Log2(MathF.E),
-            IsCausal = options.Causal ? 1 : 0,
-            ElementType = (int)options.ElementType,
-        };
+        _params = FlashForwardParams.ForContiguousTensors(options, n, n,
+            _q.Address, _k.Address, _v.Address, _accumulator.Address, _rowMax.Address, _rowSum.Address);
 
         HostBuffer Random(long elements, ulong stream)
         {

@@ -70,24 +70,13 @@ public sealed unsafe class KernelContractTests
 
     private static void Run(KernelState state, TestProblem problem, int queryStart, int keyStart, int keyFrom, int keyCount, bool causal, int queryStride = 1, int keyStride = 1)
     {
-        int n = state.Rows, row = Heads * HeadDim;
-        float scale = problem.Options.EffectiveSoftmaxScale;
+        int row = Heads * HeadDim;
         fixed (float* q = problem.Q, k = problem.K, v = problem.V)
         {
-            var args = new FlashForwardParams
-            {
-                Q = (nint)q, K = (nint)(k + keyFrom * row), V = (nint)(v + keyFrom * row),
-                OAccum = state.OAccum.Address, RowMax = state.RowMax.Address, RowSum = state.RowSum.Address,
-                QBatchStride = (long)n * row, QRowStride = row, QHeadStride = HeadDim,
-                KBatchStride = (long)keyCount * row, KRowStride = row, KHeadStride = HeadDim,
-                VBatchStride = (long)keyCount * row, VRowStride = row, VHeadStride = HeadDim,
-                OBatchStride = (long)n * row, ORowStride = row, OHeadStride = HeadDim,
-                StatBatchStride = (long)Heads * n, StatHeadStride = n,
-                Batch = 1, Heads = Heads, KvHeads = Heads, HeadDim = HeadDim, SeqLenQ = n, SeqLenK = keyCount,
-                QPosStart = queryStart, QPosStride = queryStride, KPosStart = keyStart, KPosStride = keyStride,
-                ScaleSoftmax = scale, ScaleSoftmaxLog2 = scale * MathF.Log2(MathF.E), IsCausal = causal ? 1 : 0,
-                ElementType = (int)ElementType.Float32,
-            };
+            var options = new AttentionOptions { Heads = Heads, HeadDim = HeadDim, SoftmaxScale = problem.Options.EffectiveSoftmaxScale, Causal = causal };
+            var args = FlashForwardParams.ForContiguousTensors(options, state.Rows, keyCount,
+                (nint)q, (nint)(k + keyFrom * row), (nint)(v + keyFrom * row), state.OAccum.Address, state.RowMax.Address, state.RowSum.Address)
+                with { QPosStart = queryStart, QPosStride = queryStride, KPosStart = keyStart, KPosStride = keyStride };
             state.Backend.Forward(args);
         }
     }

@@ -72,20 +72,8 @@ public static class KernelBenchmark
             backend.Upload(bytes, buffer);
         }
 
-        long row = (long)heads * d;
-        float scale = 1f / MathF.Sqrt(d);
-        var args = new FlashForwardParams
-        {
-            Q = q.Address, K = k.Address, V = v.Address, OAccum = accumulator.Address, RowMax = rowMax.Address, RowSum = rowSum.Address,
-            QBatchStride = n * row, QRowStride = row, QHeadStride = d,
-            KBatchStride = n * row, KRowStride = row, KHeadStride = d,
-            VBatchStride = n * row, VRowStride = row, VHeadStride = d,
-            OBatchStride = n * row, ORowStride = row, OHeadStride = d,
-            StatBatchStride = (long)heads * n, StatHeadStride = n,
-            Batch = batch, Heads = heads, KvHeads = heads, HeadDim = d, SeqLenQ = n, SeqLenK = n,
-            QPosStart = 0, QPosStride = 1, KPosStart = 0, KPosStride = 1,
-            ScaleSoftmax = scale, ScaleSoftmaxLog2 = scale * MathF.Log2(MathF.E), IsCausal = causal ? 1 : 0, ElementType = (int)ElementType.BFloat16,
-        };
+        var options = new AttentionOptions { Batch = batch, Heads = heads, HeadDim = d, Causal = causal, ElementType = ElementType.BFloat16 };
+        var args = FlashForwardParams.ForContiguousTensors(options, n, n, q.Address, k.Address, v.Address, accumulator.Address, rowMax.Address, rowSum.Address);
         var times = new List<double>();
         for (int i = 0; i <= repeats; i++)
         {

@@ -90,6 +90,34 @@ public struct FlashForwardParams
     public int IsCausal;
     /// <summary>Storage type of Q, K and V (<see cref="RingAttention.ElementType"/> as int).</summary>
     public int ElementType;
+
+    /// <summary>
+    /// One call over whole contiguous tensors shaped by <paramref name="options"/>: Q and OAccum
+    /// [batch, seqLenQ, heads, headDim], K and V [batch, seqLenK, kvHeads, headDim], RowMax and RowSum
+    /// [batch, heads, seqLenQ]; queries and keys at positions 0, 1, 2, … (adjust with <c>with</c>), masked when
+    /// <see cref="AttentionOptions.Causal"/>.
+    /// </summary>
+    public static FlashForwardParams ForContiguousTensors(AttentionOptions options, int seqLenQ, int seqLenK,
+        nint q, nint k, nint v, nint oAccum, nint rowMax, nint rowSum)
+    {
+        options.Validate();
+        int d = options.HeadDim;
+        long queryRow = options.QueryRowElements, keyRow = options.KeyRowElements;
+        float scale = options.EffectiveSoftmaxScale;
+        return new FlashForwardParams
+        {
+            Q = q, K = k, V = v, OAccum = oAccum, RowMax = rowMax, RowSum = rowSum,
+            QBatchStride = seqLenQ * queryRow, QRowStride = queryRow, QHeadStride = d,
+            KBatchStride = seqLenK * keyRow, KRowStride = keyRow, KHeadStride = d,
+            VBatchStride = seqLenK * keyRow, VRowStride = keyRow, VHeadStride = d,
+            OBatchStride = seqLenQ * queryRow, ORowStride = queryRow, OHeadStride = d,
+            StatBatchStride = (long)options.Heads * seqLenQ, StatHeadStride = seqLenQ,
+            Batch = options.Batch, Heads = options.Heads, KvHeads = options.EffectiveKvHeads, HeadDim = d,
+            SeqLenQ = seqLenQ, SeqLenK = seqLenK, QPosStart = 0, QPosStride = 1, KPosStart = 0, KPosStride = 1,
+            ScaleSoftmax = scale, ScaleSoftmaxLog2 = scale * MathF.Log2(MathF.E),
+            IsCausal = options.Causal ? 1 : 0, ElementType = (int)options.ElementType,
+        };
+    }
 }
 
 /// <summary>
