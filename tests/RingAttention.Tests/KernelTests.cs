@@ -38,7 +38,7 @@ public sealed class KernelTests(ITestOutputHelper output)
         AssertWithinTolerance(new TestProblem(new AttentionOptions { Batch = 2, Heads = heads, KvHeads = kvHeads, HeadDim = 64, Causal = causal }, n));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(SimdTier.Vector512)]
     [InlineData(SimdTier.Vector256)]
     [InlineData(SimdTier.Vector128)]

@@ -23,7 +23,7 @@ public sealed unsafe class MicroKernelTests
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Shapes))]
     public void MatchesFloat64Product(SimdTier tier, int rows, int k, int n)
     {
