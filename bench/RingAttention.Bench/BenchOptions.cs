@@ -19,8 +19,8 @@ internal sealed class AllOptions
     [Option("quick", Default = false, HelpText = "A small grid (N = 2048, few ring points): checks the bench runs, not a figure to report.")]
     public bool Quick { get; set; }
 
-    /// <summary>Skip the PyTorch peer even when it is installed.</summary>
-    [Option("no-peer", Default = false, HelpText = "Skip the PyTorch peer even when python3-torch is installed.")]
+    /// <summary>Skip the peers (PyTorch, ONNX Runtime).</summary>
+    [Option("no-peer", Default = false, HelpText = "Skip the peers (PyTorch when python3-torch is installed, ONNX Runtime).")]
     public bool NoPeer { get; set; }
 
     /// <summary>Python interpreter that has torch.</summary>

@@ -7,11 +7,11 @@ internal sealed record PeakResult(int Threads, double Gflops);
 internal sealed record KernelResult(
     string DType, int N, int Heads, int HeadDim, bool Causal, int Threads, double Seconds, double CpuSeconds, double Gflops, double PercentOfPeak);
 
-/// <summary>Whether the PyTorch peer ran, and with what.</summary>
-internal sealed record PeerInfo(bool Available, string Description);
+/// <summary>Whether a peer (PyTorch, ONNX Runtime) ran, and with what.</summary>
+internal sealed record PeerInfo(string Name, bool Available, string Description);
 
-/// <summary>One PyTorch peer case (fp32 matmul + softmax attention) and its best time.</summary>
-internal sealed record PeerResult(int N, int Heads, int HeadDim, bool Causal, int Threads, double Seconds, double Gflops);
+/// <summary>One peer case (fp32 attention on the kernel's shape and threads) and its best time.</summary>
+internal sealed record PeerResult(string Peer, int N, int Heads, int HeadDim, bool Causal, int Threads, double Seconds, double Gflops);
 
 /// <summary>
 /// One ring size on the ring-overhead problem, against the single-rank run of the same problem: the overhead in wall
@@ -31,7 +31,7 @@ internal sealed record BenchResults(
     MachineFacts Machine,
     IReadOnlyList<PeakResult> Peak,
     IReadOnlyList<KernelResult> Kernel,
-    PeerInfo Peer,
+    IReadOnlyList<PeerInfo> Peers,
     IReadOnlyList<PeerResult> PeerResults,
     IReadOnlyList<RingResult> Ring,
     IReadOnlyList<MemoryResult> Memory,

@@ -40,8 +40,8 @@ internal static class Plots
             .Select(s => (Label: $"{s.DType}, {s.Threads} thread{(s.Threads > 1 ? "s" : "")}",
                 Value: (Func<(int N, int D, bool C), double?>)(shape => r.Kernel.FirstOrDefault(k => k.DType == s.DType && k.Threads == s.Threads
                     && k.N == shape.N && k.HeadDim == shape.D && k.Causal == shape.C)?.Gflops)))
-            .Concat(r.PeerResults.Select(p => p.Threads).Distinct().Select(t => (Label: $"PyTorch fp32, {t} thread{(t > 1 ? "s" : "")}",
-                Value: (Func<(int N, int D, bool C), double?>)(shape => r.PeerResults.FirstOrDefault(p => p.Threads == t
+            .Concat(r.PeerResults.Select(p => (p.Peer, p.Threads)).Distinct().Select(s => (Label: $"{s.Peer} fp32, {s.Threads} thread{(s.Threads > 1 ? "s" : "")}",
+                Value: (Func<(int N, int D, bool C), double?>)(shape => r.PeerResults.FirstOrDefault(p => p.Peer == s.Peer && p.Threads == s.Threads
                     && p.N == shape.N && p.HeadDim == shape.D && p.Causal == shape.C)?.Gflops))))
             .ToList();
         double groupWidth = series.Count + 1;
@@ -72,11 +72,11 @@ internal static class Plots
             });
         }
         double[] ticks = shapes.Select((_, i) => i * groupWidth + (series.Count - 1) / 2.0).ToArray();
-        string[] labels = shapes.Select(s => $"N={s.N}\nD={s.HeadDim}{(s.Causal ? " causal" : "")}").ToArray();
+        string[] labels = shapes.Select(s => $"N={s.N} H={KernelBench.Heads(s.N)}\nD={s.HeadDim}{(s.Causal ? " causal" : "")}").ToArray();
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks, labels);
         plot.Axes.Margins(bottom: 0, top: 0.15);
         plot.YLabel("GFLOP/s");
-        plot.Title($"Block kernel, H = {r.Kernel[0].Heads} ({r.Machine.Cpu}, {r.Machine.Cores} cores)");
+        plot.Title($"Block kernel against its peers ({r.Machine.Cpu}, {r.Machine.Cores} cores)");
         plot.ShowLegend(Edge.Right);
         return plot;
     }

@@ -48,20 +48,36 @@ static int RunAll(AllOptions options)
     var kernel = KernelBench.Run(options.Quick, options.Repeats, peaks, k => Console.WriteLine(
         $"kernel   {k.DType} N={k.N} H={k.Heads} D={k.HeadDim} causal={k.Causal,-5} threads={k.Threads}: {k.Seconds * 1e3,8:F1} ms {k.Gflops,6:F1} GFLOP/s ({k.PercentOfPeak:F0}% of peak)"));
 
-    var peer = (Info: new PeerInfo(false, "skipped (--no-peer)"), Results: new List<PeerResult>());
-    if (!options.NoPeer)
+    var peers = new List<PeerInfo>();
+    var peerResults = new List<PeerResult>();
+    if (options.NoPeer)
     {
-        Console.WriteLine("peer     running the PyTorch peer (torch_peer.py) on the fp32 shapes...");
-        // The peer is several times slower than the kernel: best of at most two runs, and single-thread only at the
-        // smallest N, keep the bench short.
-        int smallest = kernel.Min(k => k.N);
-        peer = TorchPeer.Run(options.Python, kernel.Where(k => k.DType == "fp32" && (k.Threads == KernelBench.ThreadCounts[0] || k.N == smallest)),
-            Math.Min(options.Repeats, 2));
+        peers.Add(new PeerInfo(TorchPeer.Name, false, "skipped (--no-peer)"));
+        peers.Add(new PeerInfo(OrtPeer.Name, false, "skipped (--no-peer)"));
     }
-    Console.WriteLine($"peer     {peer.Info.Description}");
-    foreach (var p in peer.Results)
+    else
     {
-        Console.WriteLine($"peer     PyTorch fp32 N={p.N} H={p.Heads} D={p.HeadDim} causal={p.Causal,-5} threads={p.Threads}: {p.Seconds * 1e3,8:F1} ms {p.Gflops,6:F1} GFLOP/s");
+        // Peers run on the fp32 shapes at all cores, and single-thread only at the smallest N, to keep the bench short.
+        int smallest = kernel.Min(k => k.N);
+        var cases = kernel.Where(k => k.DType == "fp32" && (k.Threads == KernelBench.ThreadCounts[0] || k.N == smallest)).ToList();
+        Console.WriteLine("peer     running the PyTorch peer (torch_peer.py) on the fp32 shapes...");
+        // The torch peer is several times slower than the kernel: best of at most two runs.
+        var torch = TorchPeer.Run(options.Python, cases, Math.Min(options.Repeats, 2));
+        Console.WriteLine("peer     running the ONNX Runtime peer on the fp32 shapes...");
+        var ort = OrtPeer.Run(cases, options.Repeats);
+        foreach (var (info, measured) in new[] { torch, ort })
+        {
+            peers.Add(info);
+            peerResults.AddRange(measured);
+        }
+    }
+    foreach (var info in peers)
+    {
+        Console.WriteLine($"peer     {info.Name}: {info.Description}");
+    }
+    foreach (var p in peerResults)
+    {
+        Console.WriteLine($"peer     {p.Peer} fp32 N={p.N} H={p.Heads} D={p.HeadDim} causal={p.Causal,-5} threads={p.Threads}: {p.Seconds * 1e3,8:F1} ms {p.Gflops,6:F1} GFLOP/s");
     }
 
     var ring = RingBench.Run(options.Quick, options.Repeats, x => Console.WriteLine(
@@ -80,7 +96,7 @@ static int RunAll(AllOptions options)
     }
     kernel = kernel.Select(k => k with { PercentOfPeak = 100 * k.Gflops / finalPeaks.First(p => p.Threads == k.Threads).Gflops }).ToList();
 
-    var results = new BenchResults(CommandLine(), machine, finalPeaks, kernel, peer.Info, peer.Results, ring, memory,
+    var results = new BenchResults(CommandLine(), machine, finalPeaks, kernel, peers, peerResults, ring, memory,
         MachineFacts.LoadAverage(), clock.Elapsed.TotalSeconds);
     string markdown = Report.Markdown(results);
     Report.WriteJson(results, Path.Combine(options.Out, "results.json"));

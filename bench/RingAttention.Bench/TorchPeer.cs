@@ -11,12 +11,14 @@ namespace RingAttention.Bench;
 /// </summary>
 internal static class TorchPeer
 {
+    public const string Name = "PyTorch";
+
     public static (PeerInfo Info, List<PeerResult> Results) Run(string python, IEnumerable<KernelResult> fp32Cases, int repeats)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "torch_peer.py");
         if (!File.Exists(python))
         {
-            return (new PeerInfo(false, $"absent: {python} not found"), []);
+            return (new PeerInfo(Name, false, $"absent: {python} not found"), []);
         }
         var cases = fp32Cases.Select(c => new { n = c.N, heads = c.Heads, head_dim = c.HeadDim, causal = c.Causal, threads = c.Threads, repeats });
         var start = new ProcessStartInfo(python, [script]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -29,21 +31,21 @@ internal static class TorchPeer
         if (process.ExitCode != 0 || string.IsNullOrWhiteSpace(output))
         {
             string reason = errors.Result.Trim().Split('\n').LastOrDefault() ?? "no output";
-            return (new PeerInfo(false, $"absent: torch_peer.py exited with {process.ExitCode}: {reason}"), []);
+            return (new PeerInfo(Name, false, $"absent: torch_peer.py exited with {process.ExitCode}: {reason}"), []);
         }
         var json = JsonNode.Parse(output)!;
         string description = json["description"]!.GetValue<string>();
         if (!json["available"]!.GetValue<bool>())
         {
-            return (new PeerInfo(false, "absent: " + description + " (install with: apt-get install -y python3-torch)"), []);
+            return (new PeerInfo(Name, false, "absent: " + description + " (install with: apt-get install -y python3-torch)"), []);
         }
         var results = json["results"]!.AsArray().Select(r =>
         {
             var options = new AttentionOptions { Heads = r!["heads"]!.GetValue<int>(), HeadDim = r["head_dim"]!.GetValue<int>(), Causal = r["causal"]!.GetValue<bool>() };
             int n = r["n"]!.GetValue<int>();
             double seconds = r["seconds"]!.GetValue<double>();
-            return new PeerResult(n, options.Heads, options.HeadDim, options.Causal, r["threads"]!.GetValue<int>(), seconds, options.ForwardFlops(n) / seconds / 1e9);
+            return new PeerResult(Name, n, options.Heads, options.HeadDim, options.Causal, r["threads"]!.GetValue<int>(), seconds, options.ForwardFlops(n) / seconds / 1e9);
         }).ToList();
-        return (new PeerInfo(true, description), results);
+        return (new PeerInfo(Name, true, description), results);
     }
 }
