@@ -125,11 +125,17 @@ public sealed class ExchangeTimingTests
 
         public int Size => inner.Size;
 
-        public IPendingExchange PostExchange(KvMessage send, KvMessage receive, int step)
+        public IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive)
         {
             var posted = device.At(device.Clock);
-            return new Exchange(inner.PostExchange(send, receive, step), device, posted, device.At(posted.Time + seconds));
+            return new Exchange(inner.PostExchange(id, send, receive), device, posted, device.At(posted.Time + seconds));
         }
+
+        public IPendingExchange PostAllReduce(nint buffer, long count, ReduceOperation operation) => inner.PostAllReduce(buffer, count, operation);
+
+        public IPendingExchange PostGather(nint send, long bytes, nint receive) => inner.PostGather(send, bytes, receive);
+
+        public IPendingExchange PostBarrier() => inner.PostBarrier();
 
         public void Dispose() => inner.Dispose();
 

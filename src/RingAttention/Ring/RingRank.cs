@@ -26,7 +26,7 @@ public sealed class RingRank : IDisposable
     private readonly List<StepTiming> _steps = new();
     private readonly IDeviceTimer? _timer;
     private readonly List<StepMarks> _marks = new();
-    private KvMessage _current;
+    private RingMessage _current;
     private int _currentSource;
     private IPendingExchange? _pending;
     private long _pendingBytes;
@@ -47,7 +47,7 @@ public sealed class RingRank : IDisposable
         _elementSize = ElementTypes.SizeOf(options.ElementType);
 
         int largestBlock = Enumerable.Range(0, layout.Ranks).Max(layout.LocalLength);
-        long blockBytes = KvBytes(largestBlock);
+        long blockBytes = TensorBytes(largestBlock);
         _receive = layout.Ranks > 1 ? [backend.Allocate(2 * blockBytes), backend.Allocate(2 * blockBytes)] : [];
         foreach (var buffer in _receive)
         {
@@ -76,8 +76,11 @@ public sealed class RingRank : IDisposable
 
     private BackendBuffer Accumulator => _separateAccumulator ?? _tensors.O;
 
-    /// <summary>Bytes of K plus V for a block of <paramref name="rows"/> rows.</summary>
-    private long KvBytes(int rows) => (long)_options.Batch * rows * _options.KeyRowElements * _elementSize;
+    /// <summary>Bytes of one of K or V (each the same size) for a block of <paramref name="rows"/> rows.</summary>
+    private long TensorBytes(int rows) => (long)_options.Batch * rows * _options.KeyRowElements * _elementSize;
+
+    /// <summary>The K/V message of a block of <paramref name="rows"/> rows: K at <paramref name="key"/>, V at <paramref name="value"/>.</summary>
+    private RingMessage KvMessage(nint key, nint value, int rows) => new(new Region(key, TensorBytes(rows)), new Region(value, TensorBytes(rows)));
 
     /// <summary>Resets the running state; the first block in hand is the rank's own K/V.</summary>
     public void Start()
@@ -90,7 +93,7 @@ public sealed class RingRank : IDisposable
         _backend.Fill(Accumulator, 0, accumulatorFloats, 0f);
         _backend.Fill(_rowMax, 0, statFloats, float.NegativeInfinity);
         _backend.Fill(_rowSum, 0, statFloats, 0f);
-        _current = new KvMessage(_tensors.K.Address, _tensors.V.Address, KvBytes(LocalLength));
+        _current = KvMessage(_tensors.K.Address, _tensors.V.Address, LocalLength);
         _currentSource = Rank;
     }
 
@@ -105,12 +108,11 @@ public sealed class RingRank : IDisposable
         }
         int incomingRows = _layout.LocalLength(RingSchedule.SourceRank(Rank, step + 1, _layout.Ranks));
         var buffer = _receive[step % 2];
-        long bytes = KvBytes(incomingRows);
-        var receive = new KvMessage(buffer.Address, buffer.Address + (nint)(buffer.Bytes / 2), bytes);
+        var receive = KvMessage(buffer.Address, buffer.Address + (nint)(buffer.Bytes / 2), incomingRows);
         _postedAt = Stopwatch.GetTimestamp();
-        _pending = _transport.PostExchange(_current, receive, step);
+        _pending = _transport.PostExchange(ExchangeId.ForStep(step), _current, receive);
         _postSeconds = Stopwatch.GetElapsedTime(_postedAt).TotalSeconds;
-        _pendingBytes = 2 * _current.BytesEach;
+        _pendingBytes = _current.Bytes;
     }
 
     /// <summary>Runs the block kernel on every unmasked (query run, key run) pair of the block in hand.</summary>
@@ -168,7 +170,7 @@ public sealed class RingRank : IDisposable
         }
         var buffer = _receive[step % 2];
         _currentSource = RingSchedule.SourceRank(Rank, step + 1, _layout.Ranks);
-        _current = new KvMessage(buffer.Address, buffer.Address + (nint)(buffer.Bytes / 2), KvBytes(_layout.LocalLength(_currentSource)));
+        _current = KvMessage(buffer.Address, buffer.Address + (nint)(buffer.Bytes / 2), _layout.LocalLength(_currentSource));
         _pending = null;
     }
 
@@ -218,8 +220,8 @@ public sealed class RingRank : IDisposable
         return new FlashForwardParams
         {
             Q = _tensors.Q.Address + (nint)(pair.Query.LocalStart * queryRow * _elementSize),
-            K = _current.Key + (nint)(pair.Key.LocalStart * keyRow * _elementSize),
-            V = _current.Value + (nint)(pair.Key.LocalStart * keyRow * _elementSize),
+            K = _current[0].Address + (nint)(pair.Key.LocalStart * keyRow * _elementSize),
+            V = _current[1].Address + (nint)(pair.Key.LocalStart * keyRow * _elementSize),
             OAccum = Accumulator.Address + (nint)(pair.Query.LocalStart * queryRow * sizeof(float)),
             RowMax = _rowMax.Address + pair.Query.LocalStart * sizeof(float),
             RowSum = _rowSum.Address + pair.Query.LocalStart * sizeof(float),
