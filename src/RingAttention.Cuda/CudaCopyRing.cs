@@ -80,11 +80,29 @@ public static class CudaCopyRing
     {
         private int _disposed;
 
-        public override IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive)
+        public override IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive) =>
+            Timed(() => base.PostExchange(id, send, receive));
+
+        public override IPendingExchange PostAllReduce(nint buffer, long count, ReduceOperation operation) =>
+            Timed(() => base.PostAllReduce(buffer, count, operation));
+
+        public override IPendingExchange PostGather(nint send, long bytes, nint receive) => Timed(() => base.PostGather(send, bytes, receive));
+
+        public override IPendingExchange PostBarrier() => Timed(base.PostBarrier);
+
+        /// <summary>Marks the post on the device; copies then wait for the kernels enqueued so far (they may still read the receive regions).</summary>
+        private Operation Timed(Func<IPendingExchange> post)
         {
-            // Copies overwrite receive regions the kernels enqueued so far may still read.
             var posted = copier.Copies.Post();
-            return new Exchange((RendezvousOperation)base.PostExchange(id, send, receive), copier, posted);
+            try
+            {
+                return new Operation((RendezvousOperation)post(), copier, posted);
+            }
+            catch
+            {
+                posted.Dispose();
+                throw;
+            }
         }
 
         protected override void Dispose(bool disposing)
@@ -96,16 +114,20 @@ public static class CudaCopyRing
         }
     }
 
-    private sealed class Exchange(RendezvousOperation operation, DeviceCopier copier, CudaMark posted) : IDeviceTimedExchange
+    /// <summary>A posted operation with device marks: the copies' completion, or (a collective, staged on the host) the point after it.</summary>
+    private sealed class Operation(RendezvousOperation operation, DeviceCopier copier, CudaMark posted) : IPendingExchange
     {
-        public IDeviceMark Posted => posted;
+        private CudaMark? _completed;
 
-        public IDeviceMark Completed => (CudaMark?)operation.Completion ?? throw new InvalidOperationException("the exchange has not been delivered");
+        public IClockMark Posted => posted;
+
+        public IClockMark Completed => _completed ?? throw new InvalidOperationException("the operation has not been waited for");
 
         public void Wait()
         {
             operation.Wait();
-            copier.Copies.Deliver((CudaMark)operation.Completion!);
+            _completed = (CudaMark?)operation.Completion ?? copier.Copies.Complete();
+            copier.Copies.Deliver(_completed);
         }
     }
 }

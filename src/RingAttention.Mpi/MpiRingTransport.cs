@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using RingAttention.Kernels;
 using RingAttention.Ring;
 
 namespace RingAttention.Mpi;
@@ -166,12 +167,17 @@ public sealed class MpiRingTransport : IRingTransport
 
     /// <summary>A posted exchange or collective: its receive-side and send-side requests.</summary>
     private sealed class Operation(MpiRingTransport transport, string what, Request[] receives, Request[] sends,
-        (int Peer, string Awaited)? receivedFrom, (int Peer, string Awaited)? sentTo, Action? finished) : ITimedExchange
+        (int Peer, string Awaited)? receivedFrom, (int Peer, string Awaited)? sentTo, Action? finished) : IPendingExchange
     {
         private readonly ManualResetEventSlim _done = new();
+        private readonly long _postedAt = Stopwatch.GetTimestamp();
         private Exception? _failure;
+        private long _completedAt;
 
-        public long CompletedTimestamp { get; private set; }
+        public IClockMark Posted => HostClock.At(_postedAt);
+
+        /// <summary>Observed by the progress thread, so the ring can tell how much of the exchange ran while it computed.</summary>
+        public IClockMark Completed => HostClock.At(_completedAt);
 
         /// <summary>Called by the progress thread under the transport's lock; true once finished (completed or failed).</summary>
         public bool Advance()
@@ -182,7 +188,7 @@ public sealed class MpiRingTransport : IRingTransport
                 {
                     return false;
                 }
-                CompletedTimestamp = Stopwatch.GetTimestamp();
+                _completedAt = Stopwatch.GetTimestamp();
             }
             catch (Exception e)
             {

@@ -184,11 +184,11 @@ public sealed class NcclRingTransport : IRingTransport
         return $"rank {Rank}, {what}: {cause} (ring receiving from rank {Previous}, sending to rank {Next}); NCCL communicator aborted";
     }
 
-    private sealed class Operation(NcclRingTransport transport, string what, string silent, CudaMark posted, CudaMark completed) : IDeviceTimedExchange
+    private sealed class Operation(NcclRingTransport transport, string what, string silent, CudaMark posted, CudaMark completed) : IPendingExchange
     {
-        public IDeviceMark Posted => posted;
+        public IClockMark Posted => posted;
 
-        public IDeviceMark Completed => completed;
+        public IClockMark Completed => completed;
 
         public void Wait()
         {

@@ -1,15 +1,5 @@
 namespace RingAttention.Ring;
 
-/// <summary>How <see cref="IRingCollectives.PostAllReduce"/> combines the ranks' values.</summary>
-public enum ReduceOperation
-{
-    /// <summary>Element-wise sum.</summary>
-    Sum,
-
-    /// <summary>Element-wise maximum.</summary>
-    Max,
-}
-
 /// <summary>
 /// Collectives over all ranks of the ring, for merges (split-KV decode: max, then sums) and job bookkeeping.
 /// Every rank posts the same collectives in the same order; like exchanges they are posted, then awaited, so one

@@ -1,3 +1,5 @@
+using RingAttention.Kernels;
+
 namespace RingAttention.Ring;
 
 /// <summary>
@@ -33,4 +35,13 @@ public interface IPendingExchange
     /// <see cref="PeerFailureException"/> naming the peer when one failed or did not answer in time.
     /// </summary>
     void Wait();
+
+    /// <summary>
+    /// When the operation was posted, in the clock of the memory it moves (the backend's: host stopwatch or device
+    /// events). It precedes every kernel the rank enqueues afterwards, so spans measured from it are never negative.
+    /// </summary>
+    IClockMark Posted { get; }
+
+    /// <summary>When the operation's transfers completed, same clock; valid once <see cref="Wait"/> returned.</summary>
+    IClockMark Completed { get; }
 }

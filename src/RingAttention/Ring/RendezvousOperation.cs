@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using RingAttention.Kernels;
+
 namespace RingAttention.Ring;
 
 /// <summary>
@@ -13,7 +16,10 @@ public sealed class RendezvousOperation : IPendingExchange
     private readonly (int Peer, string Awaited)? _sentTo;
     private readonly ManualResetEventSlim _received = new();
     private readonly ManualResetEventSlim _sent = new();
+    private readonly long _postedAt = Stopwatch.GetTimestamp();
     private volatile Exception? _failure;
+    private int _halvesDone;
+    private long _completedAt;
 
     internal RendezvousOperation(RingRendezvous ring, int rank, string what, (int, string)? receivedFrom, (int, string)? sentTo,
         RingRendezvous.Collective? collective = null)
@@ -26,13 +32,32 @@ public sealed class RendezvousOperation : IPendingExchange
 
     internal RingRendezvous.Collective? Collective { get; }
 
+    /// <inheritdoc />
+    public IClockMark Posted => HostClock.At(_postedAt);
+
+    /// <inheritdoc />
+    public IClockMark Completed => HostClock.At(Volatile.Read(ref _completedAt));
+
     internal void ReceiveDone(object? completion)
     {
         Completion = completion;
+        HalfDone();
         _received.Set();
     }
 
-    internal void SendDone() => _sent.Set();
+    internal void SendDone()
+    {
+        HalfDone();
+        _sent.Set();
+    }
+
+    private void HalfDone()
+    {
+        if (Interlocked.Increment(ref _halvesDone) == 2)
+        {
+            Volatile.Write(ref _completedAt, Stopwatch.GetTimestamp());
+        }
+    }
 
     internal void Fail(Exception failure)
     {

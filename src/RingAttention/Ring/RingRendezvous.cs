@@ -73,20 +73,20 @@ public sealed class RingRendezvous
     public RendezvousOperation PostAllReduce(int rank, nint buffer, long count, ReduceOperation operation)
     {
         Guard.AtLeast(count, 0);
-        return PostCollective(rank, $"all-reduce ({operation}) of {count} values", new Part(buffer, count, 0));
+        return PostCollective(rank, CollectiveKind.AllReduce, operation, $"all-reduce ({operation}) of {count} values", new Part(buffer, count, 0));
     }
 
     /// <summary>Posts rank <paramref name="rank"/>'s part of a gather of <paramref name="bytes"/> bytes per rank to rank 0.</summary>
     public RendezvousOperation PostGather(int rank, nint send, long bytes, nint receive)
     {
         Guard.AtLeast(bytes, 0);
-        return PostCollective(rank, $"gather of {bytes} bytes per rank to rank 0", new Part(send, bytes, receive));
+        return PostCollective(rank, CollectiveKind.Gather, default, $"gather of {bytes} bytes per rank to rank 0", new Part(send, bytes, receive));
     }
 
     /// <summary>Posts rank <paramref name="rank"/>'s part of a barrier.</summary>
-    public RendezvousOperation PostBarrier(int rank) => PostCollective(rank, "barrier", default);
+    public RendezvousOperation PostBarrier(int rank) => PostCollective(rank, CollectiveKind.Barrier, default, "barrier", default);
 
-    private RendezvousOperation PostCollective(int rank, string what, Part part)
+    private RendezvousOperation PostCollective(int rank, CollectiveKind kind, ReduceOperation reduction, string what, Part part)
     {
         Guard.InRange(rank, 0, Size - 1);
         lock (_sync)
@@ -94,7 +94,7 @@ public sealed class RingRendezvous
             long sequence = _collectivesPosted[rank]++;
             if (!_collectives.TryGetValue(sequence, out var collective))
             {
-                collective = new Collective(what, new Part[Size], new RendezvousOperation?[Size]);
+                collective = new Collective(kind, reduction, what, new Part[Size], new RendezvousOperation?[Size]);
                 _collectives[sequence] = collective;
             }
             var operation = new RendezvousOperation(this, rank, $"collective {sequence} ({what})", receivedFrom: null, sentTo: null, collective);
@@ -120,13 +120,14 @@ public sealed class RingRendezvous
         Exception? failure = null;
         try
         {
-            if (collective.What.StartsWith("all-reduce", StringComparison.Ordinal))
+            switch (collective.Kind)
             {
-                AllReduce(collective);
-            }
-            else if (collective.What.StartsWith("gather", StringComparison.Ordinal))
-            {
-                Gather(collective);
+                case CollectiveKind.AllReduce:
+                    AllReduce(collective);
+                    break;
+                case CollectiveKind.Gather:
+                    Gather(collective);
+                    break;
             }
         }
         catch (Exception e)
@@ -150,7 +151,7 @@ public sealed class RingRendezvous
     private void AllReduce(Collective collective)
     {
         long count = collective.Parts[0].Count;
-        bool max = collective.What.Contains($"({ReduceOperation.Max})", StringComparison.Ordinal);
+        bool max = collective.Reduction == ReduceOperation.Max;
         var result = new float[count];
         var values = new float[count];
         // Ranks combine in rank order, so every run (and every rank) gets the same bits.
@@ -212,9 +213,21 @@ public sealed class RingRendezvous
     /// <summary>One rank's arguments to a collective.</summary>
     internal readonly record struct Part(nint Address, long Count, nint Receive);
 
-    /// <summary>A collective being posted: every rank's part and operation, and how many have arrived.</summary>
-    internal sealed class Collective(string what, Part[] parts, RendezvousOperation?[] operations)
+    /// <summary>The collectives a rendezvous runs.</summary>
+    internal enum CollectiveKind
     {
+        AllReduce,
+        Gather,
+        Barrier,
+    }
+
+    /// <summary>A collective being posted: what it is, every rank's part and operation, and how many have arrived.</summary>
+    internal sealed class Collective(CollectiveKind kind, ReduceOperation reduction, string what, Part[] parts, RendezvousOperation?[] operations)
+    {
+        public CollectiveKind Kind => kind;
+
+        public ReduceOperation Reduction => reduction;
+
         public string What => what;
 
         public Part[] Parts => parts;
