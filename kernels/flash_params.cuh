@@ -1,18 +1,16 @@
 // Run-time arguments of the kernels, field for field the C# structs in
-// src/RingAttention/Kernels/FlashForwardParams.cs (same names, same order, same sizes; a test compiles
-// static_asserts of every offset generated from the C# layout). Passed to the kernels by value.
+// src/RingAttention/Kernels/FlashQkvParams.cs and FlashForwardParams.cs (same names, same order, same sizes; C#
+// nests the QKV part as a first field where C++ derives from it; a test compares every offset NVRTC computes with
+// the C# layout). Passed to the kernels by value.
 #pragma once
 
-// The forward block kernel's arguments: pointers already offset to the first query/key row of the call,
-// element strides, global-position progressions for the causal mask, and the running fp32 state it continues
-// (OAccum unnormalised, RowMax in log2 units, RowSum relative to RowMax).
-struct FlashFwdParams {
+// What every attention kernel reads of Q, K and V (flash-attention's Qkv_params): pointers already offset to the
+// first query/key row of the call, element strides, and the head counts. Forward extends it here; backward and
+// decode structs extend it the same way.
+struct FlashQkvParams {
     const void* Q;
     const void* K;
     const void* V;
-    float* OAccum;
-    float* RowMax;
-    float* RowSum;
 
     long long QBatchStride;
     long long QRowStride;
@@ -23,16 +21,27 @@ struct FlashFwdParams {
     long long VBatchStride;
     long long VRowStride;
     long long VHeadStride;
+
+    int Batch;
+    int Heads;
+    int KvHeads;
+    int HeadDim;
+};
+
+// The forward block kernel's arguments (flash-attention's Flash_fwd_params): the QKV part, the running fp32 state
+// it continues (OAccum unnormalised, RowMax in log2 units, RowSum relative to RowMax), and global-position
+// progressions for the causal mask.
+struct FlashFwdParams : FlashQkvParams {
+    float* OAccum;
+    float* RowMax;
+    float* RowSum;
+
     long long OBatchStride;
     long long ORowStride;
     long long OHeadStride;
     long long StatBatchStride;
     long long StatHeadStride;
 
-    int Batch;
-    int Heads;
-    int KvHeads;
-    int HeadDim;
     int SeqLenQ;
     int SeqLenK;
     int QPosStart;

@@ -48,7 +48,7 @@ internal sealed class EmulationHost : IJobHost
         Backend = Backends.Create(run);
         try
         {
-            _transports = EmulatedTransports.Create(Backend, run.Ranks);
+            _transports = Backend.CreateEmulatedRing(run.Ranks);
         }
         catch
         {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using RingAttention.IO;
 using RingAttention.Kernels;
 using RingAttention.Layouts;
@@ -62,30 +61,13 @@ internal static class OutputFiles
             $"{o.Tensor.Path} ({ElementTypes.ShortName(o.Tensor.ElementType)} {StoredTensor.FormatShape(o.Tensor.Shape)})")) + $"; {seconds:F3} s";
     }
 
-    private static unsafe void WriteShard(ShardWriter writer, int output, IAttentionBackend backend, BackendBuffer buffer, ISequenceLayout layout, int rank,
+    private static void WriteShard(ShardWriter writer, int output, IAttentionBackend backend, BackendBuffer buffer, ISequenceLayout layout, int rank,
         TensorLayout shardLayout, OutputTensor tensor)
     {
         var g = tensor.Geometry;
         long bytes = (long)g.Batch * layout.LocalLength(rank) * g.Heads * g.HeadDim * ElementTypes.SizeOf(tensor.ElementType);
-        if (backend.IsHostMemory)
-        {
-            writer.WriteShard(output, layout, rank, buffer.Address, bytes, shardLayout);
-            return;
-        }
-        // Device memory: one host copy of this rank's shard (O(N/P)), downloaded in pieces spans can address.
-        byte* staging = (byte*)NativeMemory.Alloc((nuint)Math.Max(bytes, 1));
-        try
-        {
-            for (long offset = 0; offset < bytes; offset += int.MaxValue)
-            {
-                int piece = (int)Math.Min(int.MaxValue, bytes - offset);
-                backend.Download(buffer, offset, new Span<byte>(staging + offset, piece));
-            }
-            writer.WriteShard(output, layout, rank, (nint)staging, bytes, shardLayout);
-        }
-        finally
-        {
-            NativeMemory.Free(staging);
-        }
+        // Device memory: one host copy of this rank's shard (O(N/P)); host memory: the buffer itself.
+        using var staging = HostStaging.ForReading(backend, buffer, bytes);
+        writer.WriteShard(output, layout, rank, staging.Address, bytes, shardLayout);
     }
 }

@@ -9,9 +9,9 @@ namespace RingAttention.Cuda;
 /// The CUDA backend: device memory, the run-time compiled kernels of <c>kernels/</c>, and one compute stream on
 /// which every call is enqueued in order (Upload and Download wait for it). P virtual ranks share it in emulation,
 /// their K/V exchanges done by <see cref="CudaCopyRing"/> on a second stream; one rank per GPU, the NCCL ring uses
-/// such a second stream too (<see cref="ExchangeStream"/>). Device time is measured with events (<see cref="IDeviceTimer"/>).
+/// such a second stream too (<see cref="ExchangeStream"/>). Its clock records events on the compute stream.
 /// </summary>
-public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmulatedRingFactory
+public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
 {
     private readonly CudaContext _context;
     private readonly CudaStream _compute;
@@ -151,7 +151,7 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmula
     }
 
     /// <inheritdoc />
-    public void Finalize(in FlashFinalizeParams args)
+    public void FinishRows(in FlashFinalizeParams args)
     {
         ForwardArguments.Validate(args);
         if (args.SeqLenQ == 0)
@@ -166,7 +166,10 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IDeviceTimer, IEmula
     public void Synchronize() => _compute.Synchronize();
 
     /// <inheritdoc />
-    public IDeviceMark Mark() => new CudaMark(_compute);
+    public IBackendClock Clock => this;
+
+    /// <inheritdoc />
+    public IClockMark Mark() => new CudaMark(_compute);
 
     /// <inheritdoc />
     public IRingTransport[] CreateEmulatedRing(int size) => CudaCopyRing.Create(this, size);

@@ -5,139 +5,129 @@ using static RingAttention.Cuda.Native.NativeCuda;
 namespace RingAttention.Cuda;
 
 /// <summary>
-/// The emulation transport on one GPU: P virtual ranks pass K/V by device-to-device copies on a copy stream, so the
-/// next block's transfer overlaps the current block's kernels on the compute stream. Ordering uses events only
-/// (<see cref="ExchangeStream"/>): each posted copy first waits for everything already enqueued on the compute
+/// The emulation transport on one GPU: P virtual ranks over the same <see cref="RingRendezvous"/> as
+/// <see cref="InProcessRing"/>, whose copies are device-to-device copies on a copy stream, so the next block's
+/// transfer overlaps the current block's kernels on the compute stream. Ordering uses events only
+/// (<see cref="ExchangeStream"/>): each posted exchange first waits for everything already enqueued on the compute
 /// stream (the receive buffer it overwrites was last read by the previous step's kernels), and a rank's wait makes
-/// the compute stream wait for the copy into its receive buffer. The host never blocks. A wait whose peer never
-/// posted fails at once, naming it. Exchanges mark their post and completion, so the ring reports their device time.
+/// the compute stream wait for the copy into its receive regions. Collectives stage through host memory after the
+/// device has finished the work before them (they serve bookkeeping and merges, not the hot loop). Exchanges mark
+/// their post and completion, so the ring reports their device time.
 /// </summary>
-public sealed class CudaCopyRing
+public static class CudaCopyRing
 {
-    private readonly CudaBackend _backend;
-    private readonly ExchangeStream _copies;
-    private readonly Lock _sync = new();
-    private readonly Dictionary<(int Receiver, int Step), KvMessage> _sends = new();
-    private readonly Dictionary<(int Receiver, int Step), Exchange> _receives = new();
-    private int _endpoints;
-
-    private CudaCopyRing(CudaBackend backend, int size)
-    {
-        _backend = backend;
-        _copies = new ExchangeStream(backend);
-        Size = size;
-    }
-
-    /// <summary>Ranks in the ring.</summary>
-    public int Size { get; }
-
     /// <summary>Creates the <paramref name="size"/> endpoints of one ring on <paramref name="backend"/>'s device.</summary>
-    public static IRingTransport[] Create(CudaBackend backend, int size)
+    public static IRingTransport[] Create(CudaBackend backend, int size, TimeSpan? timeout = null)
     {
-        Guard.AtLeast(size, 1);
-        var ring = new CudaCopyRing(backend, size);
-        ring._endpoints = size;
-        return Enumerable.Range(0, size).Select(rank => (IRingTransport)new Endpoint(ring, rank)).ToArray();
+        ArgumentNullException.ThrowIfNull(backend);
+        var copier = new DeviceCopier(backend);
+        var ring = new RingRendezvous(size, timeout ?? TransportTimeouts.Default, copier);
+        var endpoints = new Endpoints(size, copier);
+        return Enumerable.Range(0, size).Select(rank => (IRingTransport)new Endpoint(ring, rank, copier, endpoints)).ToArray();
     }
 
-    private Exchange Post(int rank, KvMessage send, KvMessage receive, int step)
+    private sealed unsafe class DeviceCopier(CudaBackend backend) : IRendezvousCopier
     {
-        int next = (rank + 1) % Size, previous = (rank - 1 + Size) % Size;
-        lock (_sync)
+        public ExchangeStream Copies { get; } = new(backend);
+
+        public object? Copy(RingMessage send, RingMessage receive)
         {
-            // Copies overwrite receive buffers the kernels enqueued so far may still read.
-            var exchange = new Exchange(this, rank, previous, step, receive, _copies.Post());
-            if (_receives.Remove((next, step), out var peer))
+            backend.Context.SetCurrent();
+            for (int i = 0; i < send.Count; i++)
             {
-                Deliver(send, peer, rank);
+                // A rank may hold no rows (N < P): nothing to copy, but the receiver still waits on an event.
+                if (send[i].Bytes > 0)
+                {
+                    ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)receive[i].Address, (ulong)send[i].Address, (nuint)send[i].Bytes, Copies.Stream.Stream));
+                }
             }
-            else
+            return Copies.Complete();
+        }
+
+        public void Read(nint source, Span<byte> destination)
+        {
+            backend.Synchronize();
+            Copies.Stream.Synchronize();
+            fixed (byte* data = destination)
             {
-                _sends[(next, step)] = send;
+                ThrowIfFailed(cuMemcpyDtoH_v2(data, (ulong)source, (nuint)destination.Length));
             }
-            if (_sends.Remove((rank, step), out var incoming))
+        }
+
+        public void Write(ReadOnlySpan<byte> source, nint destination)
+        {
+            backend.Context.SetCurrent();
+            fixed (byte* data = source)
             {
-                Deliver(incoming, exchange, previous);
+                ThrowIfFailed(cuMemcpyHtoD_v2((ulong)destination, data, (nuint)source.Length));
             }
-            else
-            {
-                _receives[(rank, step)] = exchange;
-            }
-            return exchange;
         }
     }
 
-    private void Deliver(KvMessage from, Exchange to, int sender)
+    /// <summary>Counts the open endpoints; the last one to close disposes the copy stream.</summary>
+    private sealed class Endpoints(int open, DeviceCopier copier)
     {
-        if (from.BytesEach != to.Buffer.BytesEach)
+        public void Closed()
         {
-            throw new InvalidOperationException(
-                $"ring exchange from rank {sender} to rank {to.Rank}: sent {from.BytesEach} bytes per tensor, receiver expected {to.Buffer.BytesEach}");
-        }
-        // A rank may hold no rows (N < P): nothing to copy, but the receiver still waits on an event.
-        if (from.BytesEach > 0)
-        {
-            _backend.Context.SetCurrent();
-            ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Key, (ulong)from.Key, (nuint)from.BytesEach, _copies.Stream.Stream));
-            ThrowIfFailed(cuMemcpyDtoDAsync_v2((ulong)to.Buffer.Value, (ulong)from.Value, (nuint)from.BytesEach, _copies.Stream.Stream));
-        }
-        to.Arrived = _copies.Complete();
-    }
-
-    private void EndpointDisposed()
-    {
-        if (Interlocked.Decrement(ref _endpoints) == 0)
-        {
-            _copies.Dispose();
-        }
-    }
-
-    private sealed class Exchange(CudaCopyRing ring, int rank, int previous, int step, KvMessage buffer, CudaMark posted) : IDeviceTimedExchange
-    {
-        public int Rank => rank;
-
-        public KvMessage Buffer => buffer;
-
-        /// <summary>After the copy into this rank's buffer; set when both ends have posted.</summary>
-        public CudaMark? Arrived { get; set; }
-
-        public IDeviceMark Posted => posted;
-
-        public IDeviceMark Completed => Arrived ?? throw new InvalidOperationException($"rank {rank}, step {step}: the exchange has not been delivered");
-
-        public void Wait()
-        {
-            CudaMark? arrived;
-            lock (ring._sync)
+            if (Interlocked.Decrement(ref open) == 0)
             {
-                arrived = Arrived;
+                copier.Copies.Dispose();
             }
-            if (arrived is null)
-            {
-                throw new InvalidOperationException($"rank {rank}, step {step}: rank {previous} did not post its K/V block (emulated ranks must all post before any waits)");
-            }
-            ring._copies.Deliver(arrived);
         }
     }
 
-    private sealed class Endpoint(CudaCopyRing ring, int rank) : IRingTransport
+    private sealed class Endpoint(RingRendezvous ring, int rank, DeviceCopier copier, Endpoints endpoints) : RendezvousEndpoint("cuda-copy", ring, rank)
     {
         private int _disposed;
 
-        public string Name => "cuda-copy";
+        public override IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive) =>
+            Timed(() => base.PostExchange(id, send, receive));
 
-        public int Rank => rank;
+        public override IPendingExchange PostAllReduce(nint buffer, long count, ReduceOperation operation) =>
+            Timed(() => base.PostAllReduce(buffer, count, operation));
 
-        public int Size => ring.Size;
+        public override IPendingExchange PostGather(nint send, long bytes, nint receive) => Timed(() => base.PostGather(send, bytes, receive));
 
-        public IPendingExchange PostExchange(KvMessage send, KvMessage receive, int step) => ring.Post(rank, send, receive, step);
+        public override IPendingExchange PostBarrier() => Timed(base.PostBarrier);
 
-        public void Dispose()
+        /// <summary>Marks the post on the device; copies then wait for the kernels enqueued so far (they may still read the receive regions).</summary>
+        private Operation Timed(Func<IPendingExchange> post)
+        {
+            var posted = copier.Copies.Post();
+            try
+            {
+                return new Operation((RendezvousOperation)post(), copier, posted);
+            }
+            catch
+            {
+                posted.Dispose();
+                throw;
+            }
+        }
+
+        protected override void Dispose(bool disposing)
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                ring.EndpointDisposed();
+                endpoints.Closed();
             }
+        }
+    }
+
+    /// <summary>A posted operation with device marks: the copies' completion, or (a collective, staged on the host) the point after it.</summary>
+    private sealed class Operation(RendezvousOperation operation, DeviceCopier copier, CudaMark posted) : IPendingExchange
+    {
+        private CudaMark? _completed;
+
+        public IClockMark Posted => posted;
+
+        public IClockMark Completed => _completed ?? throw new InvalidOperationException("the operation has not been waited for");
+
+        public void Wait()
+        {
+            operation.Wait();
+            _completed = (CudaMark?)operation.Completion ?? copier.Copies.Complete();
+            copier.Copies.Deliver(_completed);
         }
     }
 }

@@ -4,9 +4,9 @@ namespace RingAttention.Cuda;
 
 /// <summary>
 /// A point in a stream's order, timed by the device: a CUDA event recorded at the stream's current end. The CUDA
-/// backend's <see cref="IDeviceMark"/>; marks of different streams of one context compare too (one device clock).
+/// backend's <see cref="IClockMark"/>; marks of different streams of one context compare too (one device clock).
 /// </summary>
-public sealed class CudaMark : IDeviceMark
+public sealed class CudaMark : IClockMark
 {
     /// <summary>Records a mark at the current end of <paramref name="stream"/>.</summary>
     public CudaMark(CudaStream stream)
@@ -30,7 +30,7 @@ public sealed class CudaMark : IDeviceMark
     public bool IsCompleted => Event.Query();
 
     /// <inheritdoc />
-    public double SecondsSince(IDeviceMark earlier) => earlier is CudaMark mark
+    public double SecondsSince(IClockMark earlier) => earlier is CudaMark mark
         ? CudaEvent.ElapsedTime(mark.Event, Event) / 1000.0
         : throw new ArgumentException($"earlier: expected a {nameof(CudaMark)} of the same context, actual {earlier.GetType().Name}", nameof(earlier));
 

@@ -108,14 +108,7 @@ public sealed class Communicator : IDisposable
     public unsafe T Allreduce<T>(T value, ReductionOperation operation) where T : unmanaged
     {
         nint datatype = Datatype<T>();
-        nint op = operation switch
-        {
-            ReductionOperation.Sum => _constants.OpSum,
-            ReductionOperation.Max => _constants.OpMax,
-            ReductionOperation.Min => _constants.OpMin,
-            ReductionOperation.LogicalAnd => _constants.OpLogicalAnd,
-            _ => throw new ArgumentOutOfRangeException(nameof(operation), $"operation: expected a ReductionOperation, actual {operation}."),
-        };
+        nint op = Operation(operation);
         var buffers = new T[] { value, default };
         var pin = GCHandle.Alloc(buffers, GCHandleType.Pinned);
         var p = (T*)pin.AddrOfPinnedObject();
@@ -181,6 +174,41 @@ public sealed class Communicator : IDisposable
             result[rank] = receive.AsSpan(offset, lengths[rank]).ToArray();
         }
         return result;
+    }
+
+    /// <summary>
+    /// Starts combining <paramref name="count"/> fp32 values at <paramref name="send"/> over all ranks into
+    /// <paramref name="receive"/> (<c>MPI_Iallreduce</c>; the buffers must not overlap and stay valid until the request completes).
+    /// </summary>
+    public unsafe Request ImmediateAllreduceFloats(nint send, nint receive, long count, ReductionOperation operation)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        int elements = count <= int.MaxValue ? (int)count
+            : throw new ArgumentOutOfRangeException(nameof(count), $"count: expected at most {int.MaxValue} values, actual {count}.");
+        nint request = 0;
+        MpiException.ThrowIfFailed(NativeMpi.MPI_Iallreduce((void*)send, (void*)receive, elements, _constants.Float, Operation(operation), Handle, &request));
+        return new Request($"MPI_Iallreduce ({operation}) of {count} floats", [request], []);
+    }
+
+    /// <summary>
+    /// Starts collecting every rank's <paramref name="bytes"/> bytes at <paramref name="send"/> on <paramref name="root"/>
+    /// into <paramref name="receive"/> in rank order (<c>MPI_Igather</c>; Size × bytes there, ignored elsewhere).
+    /// </summary>
+    public unsafe Request ImmediateGather(nint send, long bytes, nint receive, int root)
+    {
+        CheckRank(root, nameof(root));
+        int count = CheckedBytes<byte>(bytes, nameof(bytes));
+        nint request = 0;
+        MpiException.ThrowIfFailed(NativeMpi.MPI_Igather((void*)send, count, _constants.Byte, (void*)receive, count, _constants.Byte, root, Handle, &request));
+        return new Request($"MPI_Igather of {bytes} bytes per rank to rank {root}", [request], []);
+    }
+
+    /// <summary>Starts a barrier (<c>MPI_Ibarrier</c>): the request completes once every rank has started it.</summary>
+    public unsafe Request ImmediateBarrier()
+    {
+        nint request = 0;
+        MpiException.ThrowIfFailed(NativeMpi.MPI_Ibarrier(Handle, &request));
+        return new Request("MPI_Ibarrier", [request], []);
     }
 
     /// <summary>
@@ -258,6 +286,15 @@ public sealed class Communicator : IDisposable
         return bytes <= int.MaxValue ? (int)bytes
             : throw new ArgumentOutOfRangeException(name, $"{name}: expected at most {int.MaxValue} bytes, actual {bytes}.");
     }
+
+    private nint Operation(ReductionOperation operation) => operation switch
+    {
+        ReductionOperation.Sum => _constants.OpSum,
+        ReductionOperation.Max => _constants.OpMax,
+        ReductionOperation.Min => _constants.OpMin,
+        ReductionOperation.LogicalAnd => _constants.OpLogicalAnd,
+        _ => throw new ArgumentOutOfRangeException(nameof(operation), $"operation: expected a ReductionOperation, actual {operation}."),
+    };
 
     private nint Datatype<T>() where T : unmanaged =>
         typeof(T) == typeof(int) ? _constants.Int32

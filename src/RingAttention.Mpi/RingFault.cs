@@ -105,14 +105,20 @@ public sealed record RingFault(int Rank, int Step, RingFaultKind Kind)
 
         public int Size => inner.Size;
 
-        public IPendingExchange PostExchange(KvMessage send, KvMessage receive, int step)
+        public IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive)
         {
-            if (step == fault.Step)
+            if (id.Step == fault.Step)
             {
                 fault.Fire();
             }
-            return inner.PostExchange(send, receive, step);
+            return inner.PostExchange(id, send, receive);
         }
+
+        public IPendingExchange PostAllReduce(nint buffer, long count, ReduceOperation operation) => inner.PostAllReduce(buffer, count, operation);
+
+        public IPendingExchange PostGather(nint send, long bytes, nint receive) => inner.PostGather(send, bytes, receive);
+
+        public IPendingExchange PostBarrier() => inner.PostBarrier();
 
         public void Dispose() => inner.Dispose();
     }

@@ -6,15 +6,17 @@ using RingAttention.Ring;
 namespace RingAttention.Nccl;
 
 /// <summary>
-/// The ring over NCCL, one rank per process and GPU: an exchange is one NCCL group (send K and V to rank + 1,
-/// receive K and V from rank − 1; separate calls would deadlock the ring) on an exchange stream ordered against
-/// the backend's compute stream by events (<see cref="ExchangeStream"/>, shared with the single-GPU copy ring). The
-/// ring's double buffering and schedule are <see cref="RingRank"/>'s, as for every transport. A wait polls the
-/// exchange's completion event and NCCL's asynchronous error state; an error, or an exchange not complete within
-/// <see cref="Timeout"/>, aborts the communicator (cancelling its kernels) and throws, naming the rank and the cause.
-/// Posting can block too (NCCL connects a pair of ranks at their first exchange, which needs both): a post that has
-/// not returned within the timeout ends the job through the abort action. Exchanges mark their post and completion
-/// on the device, so the ring reports exchange and hidden time.
+/// The ring over NCCL, one rank per process and GPU: an exchange is one NCCL group (send every region to rank + 1,
+/// receive every region from rank − 1; separate calls would deadlock the ring) on an exchange stream ordered against
+/// the backend's compute stream by events (<see cref="ExchangeStream"/>, shared with the single-GPU copy ring).
+/// Several exchanges may be in flight; NCCL has no tags, so it matches them by the order they are posted, and every
+/// rank must post its exchanges (and collectives) in the same order, which the ring's schedule does. Collectives are
+/// NCCL's all-reduce (in place), a group of sends to rank 0 (gather) and a one-value all-reduce (barrier), on the same
+/// stream. A wait polls the operation's completion event and NCCL's asynchronous error state; an error, or an
+/// operation not complete within <see cref="Timeout"/>, aborts the communicator (cancelling its kernels) and throws,
+/// naming the rank and the cause. Posting can block too (NCCL connects a pair of ranks at their first exchange,
+/// which needs both): a post that has not returned within the timeout ends the job through the abort action.
+/// Operations mark their post and completion on the device, so the ring reports exchange and hidden time.
 /// </summary>
 public sealed class NcclRingTransport : IRingTransport
 {
@@ -22,7 +24,8 @@ public sealed class NcclRingTransport : IRingTransport
     private readonly CudaBackend _backend;
     private readonly ExchangeStream _stream;
     private readonly Action<string> _abortJob;
-    private Exchange? _inFlight;
+    private readonly List<Operation> _inFlight = new();
+    private BackendBuffer? _barrierValue;
     private bool _failed;
     private bool _disposed;
 
@@ -37,11 +40,7 @@ public sealed class NcclRingTransport : IRingTransport
         ArgumentNullException.ThrowIfNull(communicator);
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(abortJob);
-        if (timeout <= TimeSpan.Zero && timeout != System.Threading.Timeout.InfiniteTimeSpan)
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), $"timeout: expected a positive time, actual {timeout}.");
-        }
-        (_communicator, _backend, Timeout, _abortJob) = (communicator, backend, timeout, abortJob);
+        (_communicator, _backend, Timeout, _abortJob) = (communicator, backend, TransportTimeouts.Validate(timeout), abortJob);
         _stream = new ExchangeStream(backend);
     }
 
@@ -57,57 +56,75 @@ public sealed class NcclRingTransport : IRingTransport
     /// <summary>How long a wait may take before the communicator is aborted and the wait fails.</summary>
     public TimeSpan Timeout { get; }
 
-    private int Next => (Rank + 1) % Size;
+    private int Next => RingNeighbours.Next(Rank, Size);
 
-    private int Previous => (Rank - 1 + Size) % Size;
+    private int Previous => RingNeighbours.Previous(Rank, Size);
 
     /// <inheritdoc />
-    public IPendingExchange PostExchange(KvMessage send, KvMessage receive, int step)
+    public IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        ArgumentOutOfRangeException.ThrowIfNegative(step);
-        if (_failed)
+        id.Validate();
+        string silent = Previous == Next ? $"rank {Next} did not send or receive" : $"rank {Previous} did not send or rank {Next} did not receive";
+        return Post(id.ToString(), silent, stream =>
         {
-            throw new InvalidOperationException($"rank {Rank}, step {step}: the NCCL communicator was aborted after an earlier failure");
-        }
-        if (_inFlight is not null)
-        {
-            throw new InvalidOperationException($"rank {Rank}, step {step}: posted while the exchange of step {_inFlight.Step} is still in flight (wait for it first)");
-        }
-        _backend.Context.SetCurrent();
-        var posted = _stream.Post();
-        try
-        {
-            nint stream = _stream.Stream.Stream;
-            using (new Watchdog(Timeout, () => _abortJob(
-                $"rank {Rank}, step {step}: posting the NCCL exchange did not return within {Timeout.TotalSeconds:F0} s: " +
-                (Previous == Next ? $"rank {Next}" : $"rank {Previous} or rank {Next}") +
-                " did not take part (NCCL connects two ranks at their first exchange, which needs both)")))
-            using (NcclGroup.Begin())
+            // A rank may hold no rows (N < P). Its neighbour then expects zero bytes too, so both sides skip alike.
+            foreach (var region in send.Regions)
             {
-                // A rank may hold no rows (N < P). Its neighbour then expects zero bytes too, so both sides skip alike.
-                if (send.BytesEach > 0)
+                if (region.Bytes > 0)
                 {
-                    _communicator.Send(send.Key, send.BytesEach, Next, stream);
-                    _communicator.Send(send.Value, send.BytesEach, Next, stream);
-                }
-                if (receive.BytesEach > 0)
-                {
-                    _communicator.Receive(receive.Key, receive.BytesEach, Previous, stream);
-                    _communicator.Receive(receive.Value, receive.BytesEach, Previous, stream);
+                    _communicator.Send(region.Address, region.Bytes, Next, stream);
                 }
             }
-            _inFlight = new Exchange(this, step, posted, _stream.Complete());
-            return _inFlight;
-        }
-        catch (Exception e)
-        {
-            posted.Dispose();
-            throw new InvalidOperationException(Abort(step, $"posting the NCCL exchange failed: {e.Message}"), e);
-        }
+            foreach (var region in receive.Regions)
+            {
+                if (region.Bytes > 0)
+                {
+                    _communicator.Receive(region.Address, region.Bytes, Previous, stream);
+                }
+            }
+        });
     }
 
-    /// <summary>Destroys the communicator after a clean pass; aborts it when an exchange failed or is still in flight.</summary>
+    /// <inheritdoc />
+    public IPendingExchange PostAllReduce(nint buffer, long count, ReduceOperation operation)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var reduction = operation == ReduceOperation.Max ? NcclReduction.Max : NcclReduction.Sum;
+        return Post($"all-reduce ({operation}) of {count} values", "a rank did not take part",
+            stream => _communicator.AllReduce(buffer, buffer, count, NcclDataType.Float32, reduction, stream));
+    }
+
+    /// <inheritdoc />
+    public IPendingExchange PostGather(nint send, long bytes, nint receive)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        return Post($"gather of {bytes} bytes per rank to rank 0", "a rank did not take part", stream =>
+        {
+            if (bytes == 0)
+            {
+                return;
+            }
+            _communicator.Send(send, bytes, 0, stream);
+            if (Rank == 0)
+            {
+                for (int rank = 0; rank < Size; rank++)
+                {
+                    _communicator.Receive(receive + (nint)(rank * bytes), bytes, rank, stream);
+                }
+            }
+        });
+    }
+
+    /// <inheritdoc />
+    public IPendingExchange PostBarrier()
+    {
+        _barrierValue ??= _backend.Allocate(sizeof(float));
+        nint value = _barrierValue.Address;
+        return Post("barrier", "a rank did not take part",
+            stream => _communicator.AllReduce(value, value, 1, NcclDataType.Float32, NcclReduction.Sum, stream));
+    }
+
+    /// <summary>Destroys the communicator after a clean pass; aborts it when an operation failed or is still in flight.</summary>
     public void Dispose()
     {
         if (_disposed)
@@ -115,7 +132,7 @@ public sealed class NcclRingTransport : IRingTransport
             return;
         }
         _disposed = true;
-        if (_failed || _inFlight is not null)
+        if (_failed || _inFlight.Count > 0)
         {
             _communicator.Abort();
         }
@@ -123,31 +140,61 @@ public sealed class NcclRingTransport : IRingTransport
         {
             _communicator.Dispose();
         }
+        _barrierValue?.Dispose();
         _stream.Dispose();
     }
 
-    /// <summary>Aborts the communicator (its kernels stop, so no stream stays blocked on a lost peer) and returns the failure's message.</summary>
-    private string Abort(int step, string cause)
+    /// <summary>Enqueues one NCCL group on the exchange stream, between a posted and a completed mark.</summary>
+    private Operation Post(string what, string silent, Action<nint> enqueue)
     {
-        _failed = true;
-        _inFlight = null;
-        _communicator.Abort();
-        return $"rank {Rank}, step {step}: {cause} (exchange receiving from rank {Previous}, sending to rank {Next}); NCCL communicator aborted";
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_failed)
+        {
+            throw new RuntimeFailureException($"rank {Rank}, {what}: the NCCL communicator was aborted after an earlier failure");
+        }
+        _backend.Context.SetCurrent();
+        var posted = _stream.Post();
+        try
+        {
+            using (new Watchdog(Timeout, () => _abortJob(
+                $"rank {Rank}, {what}: posting to NCCL did not return within {TransportTimeouts.Seconds(Timeout)}: " +
+                (Previous == Next ? $"rank {Next}" : $"rank {Previous} or rank {Next}") +
+                " did not take part (NCCL connects two ranks at their first exchange, which needs both)")))
+            using (NcclGroup.Begin())
+            {
+                enqueue(_stream.Stream.Stream);
+            }
+            var operation = new Operation(this, what, silent, posted, _stream.Complete());
+            _inFlight.Add(operation);
+            return operation;
+        }
+        catch (Exception e)
+        {
+            posted.Dispose();
+            throw new RuntimeFailureException(Abort(what, $"posting to NCCL failed: {e.Message}"), e);
+        }
     }
 
-    private sealed class Exchange(NcclRingTransport transport, int step, CudaMark posted, CudaMark completed) : IDeviceTimedExchange
+    /// <summary>Aborts the communicator (its kernels stop, so no stream stays blocked on a lost peer) and returns the failure's message.</summary>
+    private string Abort(string what, string cause)
     {
-        public int Step => step;
+        _failed = true;
+        _inFlight.Clear();
+        _communicator.Abort();
+        return $"rank {Rank}, {what}: {cause} (ring receiving from rank {Previous}, sending to rank {Next}); NCCL communicator aborted";
+    }
 
-        public IDeviceMark Posted => posted;
+    private sealed class Operation(NcclRingTransport transport, string what, string silent, CudaMark posted, CudaMark completed) : IPendingExchange
+    {
+        public IClockMark Posted => posted;
 
-        public IDeviceMark Completed => completed;
+        public IClockMark Completed => completed;
 
         public void Wait()
         {
-            if (!ReferenceEquals(transport._inFlight, this))
+            if (!transport._inFlight.Contains(this))
             {
-                throw new InvalidOperationException($"rank {transport.Rank}, step {step}: the exchange is not in flight (waited twice, or the transport failed)");
+                throw new InvalidOperationException($"rank {transport.Rank}, {what}: not in flight (waited twice, or the transport failed)");
             }
             long deadline = transport.Timeout == System.Threading.Timeout.InfiniteTimeSpan
                 ? long.MaxValue
@@ -157,16 +204,14 @@ public sealed class NcclRingTransport : IRingTransport
             {
                 if (Stopwatch.GetTimestamp() > deadline)
                 {
-                    throw new TimeoutException(transport.Abort(step,
-                        $"the NCCL exchange did not complete within {transport.Timeout.TotalSeconds:F0} s: " +
-                        (transport.Previous == transport.Next
-                            ? $"rank {transport.Next} did not send or receive"
-                            : $"rank {transport.Previous} did not send or rank {transport.Next} did not receive")));
+                    int peer = transport.Previous;
+                    throw new PeerFailureException(peer, transport.Abort(what,
+                        $"NCCL did not complete within {TransportTimeouts.Seconds(transport.Timeout)}: {silent}"));
                 }
                 // Poll often at first (an exchange hidden behind compute is already done), then about once a millisecond.
                 spinner.SpinOnce(sleep1Threshold: 40);
             }
-            transport._inFlight = null;
+            transport._inFlight.Remove(this);
             transport._stream.Deliver(completed);
         }
 
@@ -181,7 +226,7 @@ public sealed class NcclRingTransport : IRingTransport
             }
             catch (Exception e) when (e is NcclException or Cuda.Native.CudaException)
             {
-                throw new InvalidOperationException(transport.Abort(step, $"the NCCL exchange failed: {e.Message}"), e);
+                throw new PeerFailureException(-1, transport.Abort(what, $"NCCL failed: {e.Message}"), e);
             }
         }
     }

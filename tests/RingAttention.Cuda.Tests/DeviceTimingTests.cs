@@ -7,8 +7,8 @@ using RingAttention.TestSupport;
 namespace RingAttention.Cuda.Tests;
 
 /// <summary>
-/// The seams the CUDA backend plugs into, exercised on the CPU: a backend that times itself (IDeviceTimer) gets its
-/// device times in the ring's reports, and a backend with its own emulation transport gets it instead of InProcessRing.
+/// The seams the CUDA backend plugs into, exercised on the CPU: the ring times every step with the backend's own
+/// clock (IBackendClock) and the transport's marks, and emulation uses the transport the backend creates.
 /// </summary>
 public sealed class DeviceTimingTests
 {
@@ -36,7 +36,9 @@ public sealed class DeviceTimingTests
         {
             // Each mark is 1 ms after the previous one: a span between consecutive marks is exactly 1 ms.
             Assert.All(report.Steps, step => Assert.Equal(0.001, step.ComputeSeconds, 9));
-            Assert.All(report.Steps.Take(2), step => Assert.Equal(0.001, step.WaitSeconds, 9));
+            // The exposed wait is the post (1 ms between its marks) plus the wait (1 ms).
+            Assert.All(report.Steps.Take(2), step => Assert.Equal(0.002, step.WaitSeconds, 9));
+            Assert.All(report.Steps.Take(2), step => Assert.NotNull(step.ExchangeSeconds));
             Assert.Equal(0.001, report.FinalizeSeconds, 9);
         }
         Assert.Equal(0, backend.LiveMarks);
@@ -50,7 +52,7 @@ public sealed class DeviceTimingTests
     }
 
     /// <summary>The CPU backend with a fake device clock (1 ms per mark) and its own emulation transport factory.</summary>
-    private sealed class TimedCpuBackend() : DelegatingBackend(new CpuBackend()), IDeviceTimer, IEmulatedRingFactory
+    private sealed class TimedCpuBackend() : DelegatingBackend(new CpuBackend()), IBackendClock
     {
         private int _clock;
 
@@ -62,23 +64,32 @@ public sealed class DeviceTimingTests
 
         public override string Description => "CPU with a fake device clock";
 
-        public IDeviceMark Mark()
+        public override IBackendClock Clock => this;
+
+        public IClockMark Mark()
         {
             LiveMarks++;
             return new FakeMark(this, ++_clock);
         }
 
-        public IRingTransport[] CreateEmulatedRing(int size)
+        /// <summary>A mark at the clock's current tick, which does not advance it (a transport's own mark).</summary>
+        public IClockMark Now()
         {
-            RingsCreated = size;
-            return InProcessRing.Create(size);
+            LiveMarks++;
+            return new FakeMark(this, _clock);
         }
 
-        private sealed class FakeMark(TimedCpuBackend owner, int tick) : IDeviceMark
+        public override IRingTransport[] CreateEmulatedRing(int size)
+        {
+            RingsCreated = size;
+            return InProcessRing.Create(size).Select(endpoint => (IRingTransport)new MarkedTransport(endpoint, this)).ToArray();
+        }
+
+        private sealed class FakeMark(TimedCpuBackend owner, int tick) : IClockMark
         {
             private bool _disposed;
 
-            public double SecondsSince(IDeviceMark earlier) => (tick - ((FakeMark)earlier).Tick) * 0.001;
+            public double SecondsSince(IClockMark earlier) => (tick - ((FakeMark)earlier).Tick) * 0.001;
 
             public int Tick => tick;
 
@@ -89,6 +100,42 @@ public sealed class DeviceTimingTests
                     _disposed = true;
                     owner.LiveMarks--;
                 }
+            }
+        }
+    }
+
+    /// <summary>The in-process ring with marks of the fake clock: posted at the post, completed when the wait returns.</summary>
+    private sealed class MarkedTransport(IRingTransport inner, TimedCpuBackend clock) : IRingTransport
+    {
+        public string Name => inner.Name;
+
+        public int Rank => inner.Rank;
+
+        public int Size => inner.Size;
+
+        public IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive) =>
+            new Marked(inner.PostExchange(id, send, receive), clock, clock.Now());
+
+        public IPendingExchange PostAllReduce(nint buffer, long count, ReduceOperation operation) => inner.PostAllReduce(buffer, count, operation);
+
+        public IPendingExchange PostGather(nint send, long bytes, nint receive) => inner.PostGather(send, bytes, receive);
+
+        public IPendingExchange PostBarrier() => inner.PostBarrier();
+
+        public void Dispose() => inner.Dispose();
+
+        private sealed class Marked(IPendingExchange inner, TimedCpuBackend clock, IClockMark posted) : IPendingExchange
+        {
+            private IClockMark? _completed;
+
+            public IClockMark Posted => posted;
+
+            public IClockMark Completed => _completed!;
+
+            public void Wait()
+            {
+                inner.Wait();
+                _completed = clock.Now();
             }
         }
     }

@@ -44,6 +44,24 @@ public sealed class BindingTests
 
     [SkippableTheory]
     [MemberData(nameof(Families))]
+    public void Four_ranks_move_mixed_region_messages_and_all_reduce_through_the_ring_transport(string family)
+    {
+        // The transport contract of tests/Shared/Transports (also run on the in-process ring): three regions of
+        // mixed sizes per message, two exchanges in flight, all-reduce sum and max, gather and barrier.
+        var launcher = Launchers.ByName(family);
+        Launchers.Require(launcher);
+        var (file, arguments) = Launchers.Command(launcher, 4, "dotnet", [Launchers.ProbeAssembly, "transport"]);
+        var result = ChildProcess.Run(file, arguments, Limit);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        for (int rank = 0; rank < 4; rank++)
+        {
+            Assert.Contains($"probe exchanges ok rank {rank} of 4", result.StandardOutput);
+            Assert.Contains($"probe collectives ok rank {rank} of 4", result.StandardOutput);
+        }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Families))]
     public void A_message_larger_than_int_max_bytes_arrives_whole(string family)
     {
         var launcher = Launchers.ByName(family);

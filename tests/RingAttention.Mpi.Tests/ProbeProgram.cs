@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using RingAttention.Ring;
+using RingAttention.TestSupport;
 
 namespace RingAttention.Mpi.Tests;
 
@@ -7,8 +8,9 @@ namespace RingAttention.Mpi.Tests;
 /// The program the binding tests launch (this assembly run with <c>dotnet</c>), alone (singleton MPI) or under
 /// mpiexec: it exercises the managed API against the real library and prints "probe ok rank R" when every check
 /// passed; any failed check throws, prints "probe failed" and exits with status 1.
-/// Modes: <c>api</c> (point-to-point, collectives, errors, timeouts, the ring transport, finalisation) and
-/// <c>large</c> (one message larger than int.MaxValue bytes from this rank to itself).
+/// Modes: <c>api</c> (point-to-point, collectives, errors, timeouts, the ring transport's exchanges and collectives, finalisation) and
+/// <c>large</c> (one message larger than int.MaxValue bytes from this rank to itself) and <c>transport</c> (the ring
+/// transport's contract alone: mixed-size three-region messages with two exchanges in flight, and the collectives).
 /// </summary>
 public static class ProbeProgram
 {
@@ -24,8 +26,11 @@ public static class ProbeProgram
                 case "large":
                     Large();
                     break;
+                case "transport":
+                    Transport();
+                    break;
                 default:
-                    Console.Error.WriteLine("usage: probe api|large");
+                    Console.Error.WriteLine("usage: probe api|large|transport");
                     return 2;
             }
             return 0;
@@ -97,25 +102,11 @@ public static class ProbeProgram
         var bad = Expect<ArgumentOutOfRangeException>(() => world.ImmediateSend(new byte[1], size, tag: 0));
         Check(bad.Message.Contains("destination"), "bad destination: " + bad.Message);
 
-        // The ring transport over native memory: two steps of K/V exchange with the neighbours.
+        // The ring transport over native memory: the contract every transport follows (TransportContract).
         using (var transport = new MpiRingTransport(world, TimeSpan.FromSeconds(30)))
         {
-            const int bytes = 1 << 20;
-            nint sendK = (nint)NativeMemory.Alloc(bytes), sendV = (nint)NativeMemory.Alloc(bytes);
-            nint receiveK = (nint)NativeMemory.Alloc(bytes), receiveV = (nint)NativeMemory.Alloc(bytes);
-            for (int step = 0; step < 2; step++)
-            {
-                Fill(sendK, bytes, rank * 16 + step);
-                Fill(sendV, bytes, rank * 16 + step + 8);
-                var exchange = transport.PostExchange(new KvMessage(sendK, sendV, bytes), new KvMessage(receiveK, receiveV, bytes), step);
-                exchange.Wait();
-                Check(exchange is ITimedExchange { CompletedTimestamp: > 0 }, "exchange completion time");
-                Check(Holds(receiveK, bytes, previous * 16 + step) && Holds(receiveV, bytes, previous * 16 + step + 8), $"ring transport step {step} content");
-            }
-            foreach (nint p in new[] { sendK, sendV, receiveK, receiveV })
-            {
-                NativeMemory.Free((void*)p);
-            }
+            TransportContract.MixedRegionsWithTwoExchangesInFlight([transport]);
+            TransportContract.Collectives([transport]);
         }
 
         world.Barrier();
@@ -128,6 +119,18 @@ public static class ProbeProgram
         Expect<InvalidOperationException>(() => _ = Communicator.World);
         Expect<InvalidOperationException>(() => new MpiEnvironment());
         Console.WriteLine($"probe finalised rank {rank}");
+    }
+
+    private static void Transport()
+    {
+        using var mpi = new MpiEnvironment();
+        using (var transport = new MpiRingTransport(Communicator.World, TimeSpan.FromSeconds(60)))
+        {
+            TransportContract.MixedRegionsWithTwoExchangesInFlight([transport]);
+            Console.WriteLine($"probe exchanges ok rank {transport.Rank} of {transport.Size}");
+            TransportContract.Collectives([transport]);
+            Console.WriteLine($"probe collectives ok rank {transport.Rank} of {transport.Size}");
+        }
     }
 
     private static unsafe void Large()
@@ -167,10 +170,6 @@ public static class ProbeProgram
         nint request = 0;
         MpiException.ThrowIfFailed(NativeMpi.MPI_Isend(null, -1, mpi.Library.Constants.Byte, destination, 0, world.Handle, &request));
     }
-
-    private static unsafe void Fill(nint address, int bytes, int seed) => new Span<byte>((void*)address, bytes).Fill((byte)seed);
-
-    private static unsafe bool Holds(nint address, int bytes, int seed) => !new Span<byte>((void*)address, bytes).ContainsAnyExcept((byte)seed);
 
     private static T Expect<T>(Action action) where T : Exception
     {

@@ -9,7 +9,7 @@ namespace RingAttention.Nccl.Tests;
 
 /// <summary>
 /// The seam the GPU transports report through, exercised on the CPU: an exchange that marks its post and completion
-/// on the device (<see cref="IDeviceTimedExchange"/>) gives each step's exchange time, the part hidden behind the
+/// on the device (<see cref="IPendingExchange.Posted"/>, <see cref="IPendingExchange.Completed"/>) gives each step's exchange time, the part hidden behind the
 /// step's kernels and the exposed wait, all from device marks. A fake device clock makes the figures exact: every
 /// kernel call takes one second, and an exchange takes the time its rank's transport is given.
 /// </summary>
@@ -69,9 +69,9 @@ public sealed class ExchangeTimingTests
     }
 
     /// <summary>The CPU backend with a fake device clock: marks read it, each kernel call advances it by one second.</summary>
-    private sealed class DeviceClockBackend() : DelegatingBackend(new CpuBackend(1)), IDeviceTimer
+    private sealed class DeviceClockBackend() : DelegatingBackend(new CpuBackend(1)), IBackendClock
     {
-        public double Clock { get; set; }
+        public double Now { get; set; }
 
         public int LiveMarks { get; set; }
 
@@ -82,10 +82,12 @@ public sealed class ExchangeTimingTests
         public override void Forward(in FlashForwardParams args)
         {
             base.Forward(args);
-            Clock += 1;
+            Now += 1;
         }
 
-        public IDeviceMark Mark() => At(Clock);
+        public override IBackendClock Clock => this;
+
+        public IClockMark Mark() => At(Now);
 
         public FakeMark At(double time)
         {
@@ -94,13 +96,13 @@ public sealed class ExchangeTimingTests
         }
     }
 
-    private sealed class FakeMark(DeviceClockBackend owner, double time) : IDeviceMark
+    private sealed class FakeMark(DeviceClockBackend owner, double time) : IClockMark
     {
         private bool _disposed;
 
         public double Time => time;
 
-        public double SecondsSince(IDeviceMark earlier) => time - ((FakeMark)earlier).Time;
+        public double SecondsSince(IClockMark earlier) => time - ((FakeMark)earlier).Time;
 
         public void Dispose()
         {
@@ -125,24 +127,30 @@ public sealed class ExchangeTimingTests
 
         public int Size => inner.Size;
 
-        public IPendingExchange PostExchange(KvMessage send, KvMessage receive, int step)
+        public IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive)
         {
-            var posted = device.At(device.Clock);
-            return new Exchange(inner.PostExchange(send, receive, step), device, posted, device.At(posted.Time + seconds));
+            var posted = device.At(device.Now);
+            return new Exchange(inner.PostExchange(id, send, receive), device, posted, device.At(posted.Time + seconds));
         }
+
+        public IPendingExchange PostAllReduce(nint buffer, long count, ReduceOperation operation) => inner.PostAllReduce(buffer, count, operation);
+
+        public IPendingExchange PostGather(nint send, long bytes, nint receive) => inner.PostGather(send, bytes, receive);
+
+        public IPendingExchange PostBarrier() => inner.PostBarrier();
 
         public void Dispose() => inner.Dispose();
 
-        private sealed class Exchange(IPendingExchange inner, DeviceClockBackend device, FakeMark posted, FakeMark completed) : IDeviceTimedExchange
+        private sealed class Exchange(IPendingExchange inner, DeviceClockBackend device, FakeMark posted, FakeMark completed) : IPendingExchange
         {
-            public IDeviceMark Posted => posted;
+            public IClockMark Posted => posted;
 
-            public IDeviceMark Completed => completed;
+            public IClockMark Completed => completed;
 
             public void Wait()
             {
                 inner.Wait();
-                device.Clock = Math.Max(device.Clock, completed.Time);
+                device.Now = Math.Max(device.Now, completed.Time);
             }
         }
     }

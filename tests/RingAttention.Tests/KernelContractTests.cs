@@ -107,7 +107,7 @@ public sealed unsafe class KernelContractTests
         {
             using var o = HostBuffer.Allocate(OAccum.Bytes);
             using var lse = HostBuffer.Allocate(RowMax.Bytes);
-            Backend.Finalize(new FlashFinalizeParams
+            Backend.FinishRows(new FlashFinalizeParams
             {
                 OAccum = OAccum.Address, RowMax = RowMax.Address, RowSum = RowSum.Address, O = o.Address, Lse = lse.Address,
                 Batch = 1, Heads = Heads, HeadDim = HeadDim, SeqLenQ = Rows, ElementType = (int)ElementType.Float32,

@@ -161,10 +161,11 @@ public sealed class RingTests(ITestOutputHelper output)
     public void AnExchangeWhosePeerNeverPostsFailsNamingThePeer()
     {
         var transports = InProcessRing.Create(3, TimeSpan.FromMilliseconds(200));
-        var buffer = new KvMessage(0, 0, 0);
-        var pending = transports[1].PostExchange(buffer, buffer, step: 0);
-        var error = Assert.Throws<TimeoutException>(pending.Wait);
-        Assert.Contains("rank 0 did not send", error.Message);
+        var message = new RingMessage(new Region(0, 0), new Region(0, 0));
+        var pending = transports[1].PostExchange(ExchangeId.ForStep(0), message, message);
+        var error = Assert.Throws<PeerFailureException>(pending.Wait);
+        Assert.Equal(0, error.Peer);
+        Assert.Contains("rank 1, step 0: rank 0 did not send its message within 200 ms", error.Message);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using RingAttention.Kernels;
+using RingAttention.Ring;
 
 namespace RingAttention.TestSupport;
 
@@ -16,7 +17,9 @@ internal abstract class DelegatingBackend(IAttentionBackend inner) : IAttentionB
 
     public virtual bool IsHostMemory => inner.IsHostMemory;
 
-    public BackendBuffer Allocate(long bytes) => inner.Allocate(bytes);
+    public virtual IBackendClock Clock => inner.Clock;
+
+    public virtual BackendBuffer Allocate(long bytes) => inner.Allocate(bytes);
 
     public virtual void Upload(ReadOnlySpan<byte> source, BackendBuffer destination, long offset = 0) => inner.Upload(source, destination, offset);
 
@@ -26,9 +29,11 @@ internal abstract class DelegatingBackend(IAttentionBackend inner) : IAttentionB
 
     public virtual void Forward(in FlashForwardParams args) => inner.Forward(args);
 
-    public void Finalize(in FlashFinalizeParams args) => inner.Finalize(args);
+    public void FinishRows(in FlashFinalizeParams args) => inner.FinishRows(args);
 
     public void Synchronize() => inner.Synchronize();
+
+    public virtual IRingTransport[] CreateEmulatedRing(int size) => inner.CreateEmulatedRing(size);
 
     /// <summary>Disposes the inner backend, which the double owns.</summary>
     public void Dispose() => inner.Dispose();

@@ -2,7 +2,7 @@ using RingAttention.Kernels;
 
 namespace RingAttention.Cuda.Kernels;
 
-/// <summary>The three kernels of <c>kernels/</c>.</summary>
+/// <summary>The kernel kinds of <c>kernels/</c>; each has a row in <see cref="KernelSpecs"/>.</summary>
 public enum KernelKind
 {
     /// <summary><c>flash_fwd.cu</c>: the tensor-core forward kernel (fp16/bf16, head dims up to 256 in multiples of 8).</summary>
@@ -29,12 +29,6 @@ public sealed record KernelVariant
     /// <summary>Head dims the tensor-core kernel is built for.</summary>
     public static readonly IReadOnlyList<int> TensorCoreHeadDims = [64, 128, 192, 256];
 
-    /// <summary>Rows per thread block of the fp32 kernel (kWarps × kRowsPerWarp in <c>flash_fwd_fp32.cu</c>).</summary>
-    public const int Fp32BlockM = 16;
-
-    /// <summary>Keys per tile of the fp32 kernel.</summary>
-    public const int Fp32BlockN = 32;
-
     private KernelVariant(KernelKind kind, ElementType type, int headDim, bool causal, TileShape tiles)
     {
         Kind = kind;
@@ -59,50 +53,23 @@ public sealed record KernelVariant
     /// <summary>Tile shape (tensor-core kernel only).</summary>
     public TileShape Tiles { get; }
 
+    /// <summary>The kind's row of the spec table.</summary>
+    public KernelSpec Spec => KernelSpecs.Of(Kind);
+
     /// <summary>The .cu file.</summary>
-    public string SourceFile => Kind switch
-    {
-        KernelKind.TensorCore => "flash_fwd.cu",
-        KernelKind.Fp32 => "flash_fwd_fp32.cu",
-        _ => "flash_finalize.cu",
-    };
+    public string SourceFile => Spec.SourceFile;
 
     /// <summary>The extern "C" kernel name.</summary>
-    public string EntryPoint => Kind switch
-    {
-        KernelKind.TensorCore => "flash_fwd_kernel",
-        KernelKind.Fp32 => "flash_fwd_fp32_kernel",
-        _ => "flash_finalize_kernel",
-    };
+    public string EntryPoint => Spec.EntryPoint;
 
     /// <summary>The -D defines, in a fixed order.</summary>
-    public IReadOnlyList<(string Name, int Value)> Defines => Kind switch
-    {
-        KernelKind.TensorCore =>
-        [
-            ("RA_HEAD_DIM", HeadDim), ("RA_BLOCK_M", Tiles.BlockM), ("RA_BLOCK_N", Tiles.BlockN), ("RA_WARPS", Tiles.Warps),
-            ("RA_CAUSAL", Causal ? 1 : 0), ("RA_ELEMENT_TYPE", (int)ElementType),
-        ],
-        KernelKind.Fp32 => [("RA_ELEMENT_TYPE", (int)ElementType)],
-        _ => [],
-    };
+    public IReadOnlyList<(string Name, int Value)> Defines => Spec.Defines(this);
 
     /// <summary>Threads per block.</summary>
-    public int Threads => Kind switch
-    {
-        KernelKind.TensorCore => Tiles.Warps * 32,
-        KernelKind.Fp32 => 128,
-        _ => 256,
-    };
+    public int Threads => Spec.Threads(this);
 
     /// <summary>A short name for logs and tables, e.g. <c>fwd-bf16-d128-causal-128x32w4</c>.</summary>
-    public string Name => Kind switch
-    {
-        KernelKind.TensorCore =>
-            $"fwd-{ElementTypes.ShortName(ElementType)}-d{HeadDim}-{(Causal ? "causal" : "full")}-{Tiles.BlockM}x{Tiles.BlockN}w{Tiles.Warps}",
-        KernelKind.Fp32 => $"fwd-fp32simt-{ElementTypes.ShortName(ElementType)}",
-        _ => "finalize",
-    };
+    public string Name => Spec.Name(this);
 
     /// <summary>
     /// The tensor-core variant for a compiled head dim. Tiles follow FlashAttention-2 where registers allow:

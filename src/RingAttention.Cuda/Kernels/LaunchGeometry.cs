@@ -19,16 +19,10 @@ public readonly record struct LaunchGeometry(Dim3 Grid, Dim3 Block, int SharedBy
     {
         Guard.InRange(p.Heads, 1, MaxGridYZ, nameof(p.Heads));
         Guard.InRange(p.Batch, 1, MaxGridYZ, nameof(p.Batch));
-        int blockM = variant.Kind == KernelKind.TensorCore ? variant.Tiles.BlockM : KernelVariant.Fp32BlockM;
+        Guard.That(variant.Kind != KernelKind.Finalize, nameof(variant), "a forward kernel", "the finalize kernel");
+        int blockM = variant.Spec.BlockM(variant);
         uint queryTiles = (uint)((p.SeqLenQ + blockM - 1) / blockM);
-        int shared = variant.Kind switch
-        {
-            // Q, K and V tiles of 16-bit elements.
-            KernelKind.TensorCore => (variant.Tiles.BlockM + 2 * variant.Tiles.BlockN) * variant.HeadDim * 2,
-            // fp32 Q [16][d], K [32][d + 1], V [32][d].
-            KernelKind.Fp32 => (KernelVariant.Fp32BlockM * p.HeadDim + KernelVariant.Fp32BlockN * (p.HeadDim + 1) + KernelVariant.Fp32BlockN * p.HeadDim) * sizeof(float),
-            _ => throw new ArgumentException("variant: expected a forward kernel, actual the finalize kernel", nameof(variant)),
-        };
+        int shared = variant.Spec.SharedBytes(variant, p.HeadDim);
         return new LaunchGeometry(new Dim3(queryTiles, (uint)p.Heads, (uint)p.Batch), new Dim3((uint)variant.Threads), shared);
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using RingAttention.Kernels;
+using RingAttention.Ring;
 
 namespace RingAttention.Cpu;
 
@@ -34,6 +35,12 @@ public sealed unsafe class CpuBackend : IAttentionBackend
 
     /// <inheritdoc />
     public bool IsHostMemory => true;
+
+    /// <inheritdoc />
+    public IBackendClock Clock => HostClock.Instance;
+
+    /// <inheritdoc />
+    public IRingTransport[] CreateEmulatedRing(int size) => InProcessRing.Create(size);
 
     /// <inheritdoc />
     public BackendBuffer Allocate(long bytes) => HostBuffer.Allocate(bytes);
@@ -73,7 +80,7 @@ public sealed unsafe class CpuBackend : IAttentionBackend
     }
 
     /// <inheritdoc />
-    public void Finalize(in FlashFinalizeParams args)
+    public void FinishRows(in FlashFinalizeParams args)
     {
         var p = args;
         var type = (ElementType)p.ElementType;

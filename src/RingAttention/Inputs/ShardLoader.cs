@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using RingAttention.Cpu;
 using RingAttention.Kernels;
 using RingAttention.Layouts;
@@ -32,32 +31,21 @@ public static class ShardLoader
         var segments = layout.Segments(rank);
         long rowBytes = (long)width * elementSize;
         long bytes = (long)options.Batch * local * rowBytes;
-        // Host backends are written in place; device backends get uploads from a staging copy (a rank's shard may be
-        // empty, or larger than one span can address: it goes up in pieces).
-        byte* staging = backend.IsHostMemory ? null : (byte*)NativeMemory.Alloc((nuint)Math.Max(bytes, 1));
-        try
+        // Host backends are written in place; device backends get an upload of a host copy.
+        using var staging = HostStaging.ForWriting(backend, buffer, bytes);
+        byte* target = (byte*)staging.Address;
+        Parallel.For(0, options.Batch * local, () => new float[width], (item, _, row) =>
         {
-            byte* target = staging is null ? (byte*)buffer.Address : staging;
-            Parallel.For(0, options.Batch * local, () => new float[width], (item, _, row) =>
+            int b = item / local, localRow = item % local;
+            int s = 0;
+            while (s + 1 < segments.Count && segments[s + 1].LocalStart <= localRow)
             {
-                int b = item / local, localRow = item % local;
-                int s = 0;
-                while (s + 1 < segments.Count && segments[s + 1].LocalStart <= localRow)
-                {
-                    s++;
-                }
-                source.ReadRow(tensor, b, segments[s].GlobalAt(localRow - segments[s].LocalStart), row);
-                StorageConversion.Narrow(row, options.ElementType, target + item * rowBytes);
-                return row;
-            }, _ => { });
-            for (long offset = 0; staging is not null && offset < bytes; offset += int.MaxValue)
-            {
-                backend.Upload(new ReadOnlySpan<byte>(staging + offset, (int)Math.Min(int.MaxValue, bytes - offset)), buffer, offset);
+                s++;
             }
-        }
-        finally
-        {
-            NativeMemory.Free(staging);
-        }
+            source.ReadRow(tensor, b, segments[s].GlobalAt(localRow - segments[s].LocalStart), row);
+            StorageConversion.Narrow(row, options.ElementType, target + item * rowBytes);
+            return row;
+        }, _ => { });
+        staging.Commit();
     }
 }

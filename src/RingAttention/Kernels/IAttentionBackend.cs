@@ -1,3 +1,5 @@
+using RingAttention.Ring;
+
 namespace RingAttention.Kernels;
 
 /// <summary>
@@ -24,9 +26,12 @@ public abstract class BackendBuffer : IDisposable
 }
 
 /// <summary>
-/// The block-kernel contract every backend implements (CPU now, CUDA later): memory it can address, the
-/// forward block kernel that continues a running state, and the finalize step. Calls are ordered: a backend may
-/// run them asynchronously (a GPU stream), and <see cref="Synchronize"/> waits for all of them.
+/// What every backend offers, so that callers never test for a capability: memory its kernels address (allocate,
+/// upload, download, fill; <see cref="HostStaging"/> moves host data in and out the same way for every backend),
+/// a clock (<see cref="Clock"/>), the kernels (the forward block kernel that continues a running state, and the
+/// step that turns that state into rows of O and LSE), and the transport that connects P virtual ranks on it.
+/// Calls are ordered: a backend may run them asynchronously (a GPU stream), and <see cref="Synchronize"/> waits for
+/// all of them.
 /// </summary>
 public interface IAttentionBackend : IDisposable
 {
@@ -36,8 +41,11 @@ public interface IAttentionBackend : IDisposable
     /// <summary>One line describing the device and how it is used (threads, SIMD width, GPU name).</summary>
     string Description { get; }
 
-    /// <summary>Whether buffers live in this process's host memory (the CPU backend), so spans can be wrapped without copies.</summary>
+    /// <summary>Whether buffers live in this process's host memory (the CPU backend), so host data can be used in place.</summary>
     bool IsHostMemory { get; }
+
+    /// <summary>The backend's clock: a stopwatch on the CPU, events on a GPU's stream.</summary>
+    IBackendClock Clock { get; }
 
     /// <summary>Allocates <paramref name="bytes"/> bytes, 64-byte aligned, contents undefined.</summary>
     BackendBuffer Allocate(long bytes);
@@ -54,9 +62,12 @@ public interface IAttentionBackend : IDisposable
     /// <summary>Runs the block kernel: continues the running state in <paramref name="args"/> over its keys.</summary>
     void Forward(in FlashForwardParams args);
 
-    /// <summary>Writes O and LSE from the running state.</summary>
-    void Finalize(in FlashFinalizeParams args);
+    /// <summary>Turns the running state into rows of O (normalised, in the storage type) and LSE.</summary>
+    void FinishRows(in FlashFinalizeParams args);
 
     /// <summary>Waits until every call made so far has completed.</summary>
     void Synchronize();
+
+    /// <summary>Creates the <paramref name="size"/> endpoints, in rank order, of a ring of virtual ranks sharing this backend's memory.</summary>
+    IRingTransport[] CreateEmulatedRing(int size);
 }

@@ -5,7 +5,8 @@ namespace RingAttention.Ring;
 
 /// <summary>
 /// Emulation mode: P virtual ranks on one device, each with its own shards, exchanging K/V through
-/// <see cref="InProcessRing"/> and stepped by the same <see cref="RingDriver"/> as real ranks.
+/// the backend's emulation transport (<see cref="InProcessRing"/> on host memory) and stepped by the same
+/// <see cref="RingDriver"/> as real ranks. Each rank keeps its session, so repeated passes reuse the workspaces.
 /// </summary>
 public sealed class EmulatedRing : IDisposable
 {
@@ -19,7 +20,7 @@ public sealed class EmulatedRing : IDisposable
         Options = options;
         Layout = layout;
         Backend = backend;
-        _transports = EmulatedTransports.Create(backend, layout.Ranks);
+        _transports = backend.CreateEmulatedRing(layout.Ranks);
         _ranks = new RingRank[layout.Ranks];
         for (int rank = 0; rank < layout.Ranks; rank++)
         {
@@ -75,20 +76,19 @@ public sealed class EmulatedRing : IDisposable
         return reports;
     }
 
-    private static void ShardInto<T>(IAttentionBackend backend, ISequenceLayout layout, int rank, int batch, int width, ReadOnlySpan<T> full, BackendBuffer target)
+    private static unsafe void ShardInto<T>(IAttentionBackend backend, ISequenceLayout layout, int rank, int batch, int width, ReadOnlySpan<T> full, BackendBuffer target)
         where T : unmanaged
     {
-        var shard = new T[(long)batch * layout.LocalLength(rank) * width];
-        layout.Shard(rank, full, shard, batch, width);
-        backend.Upload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(shard.AsSpan()), target);
+        using var shard = HostStaging.ForWriting(backend, target, (long)batch * layout.LocalLength(rank) * width * sizeof(T));
+        layout.Shard(rank, full, shard.AsSpan<T>(), batch, width);
+        shard.Commit();
     }
 
-    private static void UnshardFrom<T>(IAttentionBackend backend, ISequenceLayout layout, int rank, int batch, int width, BackendBuffer source, Span<T> full)
+    private static unsafe void UnshardFrom<T>(IAttentionBackend backend, ISequenceLayout layout, int rank, int batch, int width, BackendBuffer source, Span<T> full)
         where T : unmanaged
     {
-        var shard = new T[(long)batch * layout.LocalLength(rank) * width];
-        backend.Download(source, 0, System.Runtime.InteropServices.MemoryMarshal.AsBytes(shard.AsSpan()));
-        layout.Unshard(rank, shard, full, batch, width);
+        using var shard = HostStaging.ForReading(backend, source, (long)batch * layout.LocalLength(rank) * width * sizeof(T));
+        layout.Unshard(rank, shard.AsSpan<T>(), full, batch, width);
     }
 
     /// <inheritdoc />

@@ -1,17 +1,15 @@
+using RingAttention.Kernels;
+
 namespace RingAttention.Ring;
 
-/// <summary>A K/V block as it travels: two regions of equal size (device or host addresses of the backend's memory).</summary>
-/// <param name="Key">Address of the K block.</param>
-/// <param name="Value">Address of the V block.</param>
-/// <param name="BytesEach">Bytes in each of K and V.</param>
-public readonly record struct KvMessage(nint Key, nint Value, long BytesEach);
-
 /// <summary>
-/// Moves K/V blocks one hop around the ring with the semantics of NCCL send/recv: the exchange is posted, runs
-/// while the caller computes, and is awaited. Until <see cref="IPendingExchange.Wait"/> returns, the send
-/// buffer must not be written and the receive buffer neither read nor written.
+/// Moves messages one hop around the ring with the semantics of NCCL send/recv: an exchange is posted, runs while
+/// the caller computes, and is awaited. Several exchanges may be in flight at once, told apart by their
+/// <see cref="ExchangeId"/> (channel and step). Until <see cref="IPendingExchange.Wait"/> returns, the send regions
+/// must not be written and the receive regions neither read nor written. Every transport also offers the
+/// collectives of <see cref="IRingCollectives"/>.
 /// </summary>
-public interface IRingTransport : IDisposable
+public interface IRingTransport : IRingCollectives, IDisposable
 {
     /// <summary>Short name (in-process, mpi, nccl, cuda-copy).</summary>
     string Name { get; }
@@ -22,13 +20,28 @@ public interface IRingTransport : IDisposable
     /// <summary>Ranks in the ring.</summary>
     int Size { get; }
 
-    /// <summary>Posts step <paramref name="step"/>'s exchange: <paramref name="send"/> to rank+1, <paramref name="receive"/> from rank−1.</summary>
-    IPendingExchange PostExchange(KvMessage send, KvMessage receive, int step);
+    /// <summary>
+    /// Posts exchange <paramref name="id"/>: <paramref name="send"/> to rank + 1, <paramref name="receive"/> from
+    /// rank − 1. The previous rank's send of the same id must match <paramref name="receive"/> region by region.
+    /// </summary>
+    IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive);
 }
 
-/// <summary>A posted exchange.</summary>
+/// <summary>A posted exchange or collective.</summary>
 public interface IPendingExchange
 {
-    /// <summary>Blocks until both the send and the receive completed; throws if the peer failed or did not answer in time.</summary>
+    /// <summary>
+    /// Blocks until the operation completed on this rank (for an exchange: its send and its receive); throws
+    /// <see cref="PeerFailureException"/> naming the peer when one failed or did not answer in time.
+    /// </summary>
     void Wait();
+
+    /// <summary>
+    /// When the operation was posted, in the clock of the memory it moves (the backend's: host stopwatch or device
+    /// events). It precedes every kernel the rank enqueues afterwards, so spans measured from it are never negative.
+    /// </summary>
+    IClockMark Posted { get; }
+
+    /// <summary>When the operation's transfers completed, same clock; valid once <see cref="Wait"/> returned.</summary>
+    IClockMark Completed { get; }
 }

@@ -44,6 +44,19 @@ public sealed class RankTensors : IDisposable
             backend.Allocate((long)options.Batch * options.Heads * localLength * sizeof(float)), owned: true);
     }
 
+    /// <summary>Whether these buffers can hold the tensors of <paramref name="localLength"/> rows shaped by <paramref name="options"/>.</summary>
+    internal bool Fits(AttentionOptions options, int localLength)
+    {
+        long elementSize = ElementTypes.SizeOf(options.ElementType);
+        long queryBytes = (long)options.Batch * localLength * options.QueryRowElements * elementSize;
+        long keyBytes = (long)options.Batch * localLength * options.KeyRowElements * elementSize;
+        return Q.Bytes >= queryBytes && K.Bytes >= keyBytes && V.Bytes >= keyBytes && O.Bytes >= queryBytes
+            && Lse.Bytes >= (long)options.Batch * options.Heads * localLength * sizeof(float);
+    }
+
+    /// <summary>The tensors of a problem that fits (<see cref="Fits"/>), over the start of these buffers, which it does not own.</summary>
+    internal RankTensors View(AttentionOptions options, int localLength) => new(options, localLength, Q, K, V, O, Lse);
+
     /// <summary>Rows this rank holds.</summary>
     public int LocalLength { get; }
 

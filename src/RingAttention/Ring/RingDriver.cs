@@ -1,36 +1,39 @@
 namespace RingAttention.Ring;
 
 /// <summary>
-/// Runs the ring schedule over the ranks this process hosts: one for a real rank (MPI, NCCL), all P for emulation.
-/// Every step posts all exchanges before any compute and awaits them after, the same order on every transport.
+/// Runs passes over the ranks this process hosts: one for a real rank (MPI, NCCL), all P for emulation. Every step
+/// posts all exchanges before any compute and awaits them after, the same order on every transport.
 /// </summary>
 public static class RingDriver
 {
-    /// <summary>Runs one forward pass; returns each hosted rank's report, in the order given.</summary>
-    public static RankReport[] Forward(IReadOnlyList<RingRank> ranks, IProgress<int>? stepProgress = null)
+    /// <summary>Runs one pass per hosted rank; returns each rank's report, in the order given.</summary>
+    public static RankReport[] Run(IReadOnlyList<IRingPass> passes, IProgress<int>? stepProgress = null)
     {
-        Guard.AtLeast(ranks.Count, 1, nameof(ranks));
-        int steps = ranks[0].RingSize;
-        foreach (var rank in ranks)
+        Guard.AtLeast(passes.Count, 1, nameof(passes));
+        int steps = passes[0].Steps;
+        foreach (var pass in passes)
         {
-            rank.Start();
+            pass.Start();
         }
         for (int step = 0; step < steps; step++)
         {
-            foreach (var rank in ranks)
+            foreach (var pass in passes)
             {
-                rank.PostExchange(step);
+                pass.PostExchange(step);
             }
-            foreach (var rank in ranks)
+            foreach (var pass in passes)
             {
-                rank.Compute(step);
+                pass.Compute(step);
             }
-            foreach (var rank in ranks)
+            foreach (var pass in passes)
             {
-                rank.CompleteExchange(step);
+                pass.CompleteExchange(step);
             }
             stepProgress?.Report(step + 1);
         }
-        return ranks.Select(rank => rank.Finish()).ToArray();
+        return passes.Select(pass => pass.Finish()).ToArray();
     }
+
+    /// <summary>Runs one forward pass over <paramref name="ranks"/>; returns each rank's report, in the order given.</summary>
+    public static RankReport[] Forward(IReadOnlyList<RingRank> ranks, IProgress<int>? stepProgress = null) => Run(ranks, stepProgress);
 }

@@ -59,7 +59,7 @@ public sealed unsafe class KernelContractTests
                     IsCausal = causal ? 1 : 0, ElementType = (int)type,
                 });
             }
-            backend.Finalize(new FlashFinalizeParams
+            backend.FinishRows(new FlashFinalizeParams
             {
                 OAccum = (nint)pa, RowMax = (nint)pm, RowSum = (nint)ps, O = (nint)po, Lse = (nint)pl,
                 Batch = 1, Heads = heads, HeadDim = headDim, SeqLenQ = n, ElementType = (int)type,
