@@ -24,7 +24,7 @@ internal static class ExitCodes
         InvalidInputException or IO.TensorFileException => BadUsage,
         PeerFailureException or RuntimeFailureException => Failed,
         // Failures outside this process's code that the bindings report with their own types.
-        IOException or UnauthorizedAccessException or TimeoutException or Cuda.Native.CudaException or Cuda.Native.NvrtcException
+        IOException or UnauthorizedAccessException or TimeoutException or DllNotFoundException or Cuda.Native.CudaException or Cuda.Native.NvrtcException
             or Cuda.CudaUnavailableException or Mpi.MpiException or Nccl.NcclException => Failed,
         _ => InternalError,
     };

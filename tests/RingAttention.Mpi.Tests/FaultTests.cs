@@ -43,7 +43,7 @@ public sealed class FaultTests
         switch (kind)
         {
             case "throw":
-                Assert.Contains("rank 1: ringattn: InvalidOperationException: fault injected", result.StandardError);
+                Assert.Contains("rank 1: ringattn: fault injected", result.StandardError);
                 Assert.Equal(3, result.ExitCode);
                 break;
             case "exit":
@@ -54,7 +54,7 @@ public sealed class FaultTests
                 // A neighbour's exchange times out first and names rank 1: rank 2 waits for its block, rank 0 for it
                 // to take rank 0's block (messages this large need the receiver); then that neighbour aborts the job.
                 Assert.Matches(
-                    $"(rank 0: ringattn: TimeoutException: rank 0, step 1: rank 1 did not receive the|rank 2: ringattn: TimeoutException: rank 2, step 1: rank 1 did not send its) K/V block within {ExchangeTimeoutSeconds} s",
+                    $"(rank 0: ringattn: rank 0, step 1: rank 1 did not receive the|rank 2: ringattn: rank 2, step 1: rank 1 did not send its) K/V block within {ExchangeTimeoutSeconds} s",
                     result.StandardError);
                 Assert.True(result.Elapsed >= TimeSpan.FromSeconds(ExchangeTimeoutSeconds), result.ToString());
                 break;
