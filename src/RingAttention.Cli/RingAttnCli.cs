@@ -36,6 +36,11 @@ internal static class RingAttnCli
                 verb.Verbose(parsed.Value));
         }
         var errors = ((NotParsed<object>)result).Errors.ToArray();
+        if (errors.OfType<HelpVerbRequestedError>().FirstOrDefault() is { Matched: true } helpVerb)
+        {
+            // "help run" shows what "run --help" shows.
+            return Run([helpVerb.Verb, "--help"]);
+        }
         if (errors.Any(e => e is HelpRequestedError or HelpVerbRequestedError or VersionRequestedError))
         {
             Console.Out.WriteLine(errors.Any(e => e is VersionRequestedError)
