@@ -14,6 +14,8 @@ export RINGATTN_REQUIRE_NVRTC="${RINGATTN_REQUIRE_NVRTC:-1}"
 results="$(mktemp -d)"
 dotnet test RingAttention.sln -c Release --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" "$@"
 status=$?
+# Packaging: pack, install the ringattn tool, run it, build and run a consumer of the packages (pass/fail lines).
+bash tests/package/check.sh "$results/package-checks.txt"
 python3 - "$results" "$status" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
@@ -28,8 +30,16 @@ for path in files:
         if result.tag.endswith("}UnitTestResult") and result.get("outcome") == "NotExecuted":
             reason = next((e.text for e in result.iter() if e.tag.endswith("}Message")), "") or ""
             print(f"skipped: {result.get('testName')}: {reason.strip()}")
+try:
+    for line in open(sys.argv[1] + "/package-checks.txt"):
+        outcome = line.split(" ", 1)[0]
+        passed += outcome == "pass"
+        failed += outcome == "fail"
+except FileNotFoundError:
+    failed += 1  # the packaging checks did not run
 if not files or (int(sys.argv[2]) != 0 and failed == 0):
     failed += 1  # the build or a test host failed before reporting
 print(f"{skipped} skipped")
 print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
 PY

@@ -7,9 +7,12 @@ namespace RingAttention.Bench;
 [Verb("all", isDefault: true, HelpText = "Run every section and write JSON, Markdown and PNG plots under --out (the default).")]
 internal sealed class AllOptions
 {
-    /// <summary>Folder for results.json, results.md and the plots.</summary>
-    [Option("out", Default = "bench/results", HelpText = "Folder for results.json, results.md and the PNG plots.")]
-    public string Out { get; set; } = "bench/results";
+    /// <summary>Folder for results.json, results.md and the plots, when given.</summary>
+    [Option("out", HelpText = "Folder for results.json, results.md and the PNG plots (default bench/results; with --quick bench/results-quick, so a smoke run never replaces the committed figures).")]
+    public string? OutFolder { get; set; }
+
+    /// <summary>Where the files go: --out, else bench/results, or bench/results-quick for --quick (not committed).</summary>
+    public string Out => OutFolder ?? (Quick ? "bench/results-quick" : "bench/results");
 
     /// <summary>Timed runs per case; the best is reported.</summary>
     [Option("repeats", Default = 3, HelpText = "Timed runs per case (the best is reported).")]

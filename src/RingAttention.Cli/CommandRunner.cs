@@ -1,35 +1,30 @@
 namespace RingAttention.Cli;
 
-/// <summary>Turns exceptions into exit codes and one clear message on stderr.</summary>
+/// <summary>Runs a command and turns the exception that ends it into its exit code (<see cref="ExitCodes.For"/>) and one clear line on stderr.</summary>
 internal static class CommandRunner
 {
-    /// <summary>The message without the " (Parameter 'x')" suffix .NET appends.</summary>
-    public static string PlainMessage(ArgumentException e)
-    {
-        int suffix = e.ParamName is null ? -1 : e.Message.LastIndexOf($" (Parameter '{e.ParamName}')", StringComparison.Ordinal);
-        return suffix < 0 ? e.Message : e.Message[..suffix];
-    }
-
-    public static int Guarded(Func<int> command)
+    /// <summary>Runs <paramref name="command"/>; <paramref name="verbose"/> adds the stack trace of an internal error.</summary>
+    public static int Guarded(Func<int> command, bool verbose = false)
     {
         try
         {
             return command();
         }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine($"ringattn: {PlainMessage(e)}");
-            return ExitCodes.BadUsage;
-        }
-        catch (IO.TensorFileException e)
-        {
-            Console.Error.WriteLine($"ringattn: {e.Message}");
-            return ExitCodes.BadUsage;
-        }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"ringattn: {e.GetType().Name}: {e.Message}");
-            return ExitCodes.Failed;
+            int exit = ExitCodes.For(e);
+            string message = TerminalText.Escape(e.Message);
+            Console.Error.WriteLine(exit == ExitCodes.InternalError
+                ? $"ringattn: internal error: {e.GetType().Name}: {message}" + (verbose ? Environment.NewLine + e : " (--verbose shows the stack trace)")
+                : $"ringattn: {message}");
+            return exit;
         }
+    }
+
+    /// <summary>The message without the " (Parameter 'x')" suffix .NET appends.</summary>
+    public static string PlainMessage(ArgumentException e)
+    {
+        int suffix = e.ParamName is null ? -1 : e.Message.LastIndexOf($" (Parameter '{e.ParamName}')", StringComparison.Ordinal);
+        return suffix < 0 ? e.Message : e.Message[..suffix];
     }
 }

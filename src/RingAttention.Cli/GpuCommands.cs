@@ -61,9 +61,9 @@ internal static class GpuCommands
     {
         var headDims = options.HeadDims.ToArray();
         var lengths = options.Lengths.ToArray();
-        Guard(headDims.All(d => d is >= 8 and <= 256 && d % 8 == 0), "--head-dims", "multiples of 8 from 8 to 256", string.Join(',', headDims));
-        Guard(lengths.All(n => n >= 1), "--lengths", "positive lengths", string.Join(',', lengths));
-        Guard(options.Repeats >= 1, "--repeats", "at least 1", options.Repeats);
+        OptionCheck.That(headDims.All(d => d is >= 8 and <= 256 && d % 8 == 0), "--head-dims", "multiples of 8 from 8 to 256", string.Join(',', headDims));
+        OptionCheck.That(lengths.All(n => n >= 1), "--lengths", "positive lengths", string.Join(',', lengths));
+        OptionCheck.That(options.Repeats >= 1, "--repeats", "at least 1", options.Repeats);
         using var gpu = CudaBackend.Create(options.Device);
         double? peak = KernelBenchmark.PeakTflops(gpu.Context.Device);
         Console.WriteLine($"bench-gpu on {gpu.Description}");
@@ -76,13 +76,5 @@ internal static class GpuCommands
             Console.WriteLine($"{point.HeadDim,8} {point.SequenceLength,7} {point.Causal,6} {point.Batch,4} {point.Heads,4} {point.Kernel,-34} {point.Milliseconds,9:F3} {point.Tflops,8:F1} {ofPeak,7}");
         }
         return ExitCodes.Ok;
-    }
-
-    private static void Guard(bool condition, string option, string expected, object actual)
-    {
-        if (!condition)
-        {
-            throw new ArgumentException($"{option}: expected {expected}, actual {actual}.");
-        }
     }
 }

@@ -19,6 +19,12 @@ internal interface IJobHost : IDisposable
     /// <summary>Whether this process prints the job's result.</summary>
     bool IsRoot { get; }
 
+    /// <summary>Ranks in the ring: --ranks in emulation, the world size under MPI.</summary>
+    int RingSize { get; }
+
+    /// <summary>A random number every process of the job shares, different for every job (unique temporary file names).</summary>
+    long JobToken { get; }
+
     /// <summary>Endpoints of the ranks this process hosts, in rank order.</summary>
     IReadOnlyList<IRingTransport> Transports { get; }
 
@@ -62,6 +68,10 @@ internal sealed class EmulationHost : IJobHost
     public string Description => $"emulation: {_ranks} virtual rank(s) in one process";
 
     public bool IsRoot => true;
+
+    public int RingSize => _ranks;
+
+    public long JobToken { get; } = Random.Shared.NextInt64();
 
     public IReadOnlyList<IRingTransport> Transports => _transports;
 

@@ -11,26 +11,24 @@ namespace RingAttention.Cli;
 internal static class InputSources
 {
     /// <summary>
-    /// Opens the files named by --q/--k/--v or --input (null when inputs are random), checks them against each other
-    /// and against explicit options, and sets <paramref name="run"/>'s shape (seq, batch, heads, kv heads, head dim,
-    /// dtype) from them, so everything downstream sees the files' problem. <paramref name="commandLine"/> is the
-    /// run's arguments (default: this process's), which tell explicit options from defaults.
+    /// Opens the files named by --q/--k/--v or --input (none when inputs are random), checks them against each other
+    /// and against explicit options, and returns them with <paramref name="run"/>'s shape (seq, batch, heads, kv
+    /// heads, head dim, dtype) taken from them, so everything downstream sees the files' problem.
     /// </summary>
-    public static FileTensorSource? OpenFiles(RunOptions run, IReadOnlyList<string>? commandLine = null)
+    public static (FileTensorSource? Files, RunOptions Run) OpenFiles(RunOptions run)
     {
         bool npy = run.QueryFile is not null || run.KeyFile is not null || run.ValueFile is not null;
-        commandLine ??= Environment.GetCommandLineArgs().Skip(1).ToArray();
         if (npy && run.InputFile is not null)
         {
-            throw new ArgumentException("--input: expected either --input (safetensors) or --q/--k/--v (.npy), actual both.");
+            throw new InvalidInputException("--input", "--input: expected either --input (safetensors) or --q/--k/--v (.npy), actual both.");
         }
         if (!npy && run.InputFile is null)
         {
-            foreach (var option in new[] { "--q-name", "--k-name", "--v-name" }.Where(o => IsGiven(commandLine, o)))
+            foreach (var option in new[] { "q-name", "k-name", "v-name" }.Where(run.WasGiven))
             {
-                throw new ArgumentException($"{option}: names a tensor of --input, but no --input was given.");
+                throw new InvalidInputException("--" + option, $"--{option}: names a tensor of --input, but no --input was given.");
             }
-            return null;
+            return (null, run);
         }
         FileTensorSource files;
         if (npy)
@@ -39,7 +37,7 @@ internal static class InputSources
             {
                 if (path is null)
                 {
-                    throw new ArgumentException($"{option}: expected a .npy file, as --q, --k and --v go together; actual none.");
+                    throw new InvalidInputException(option, $"{option}: expected a .npy file, as --q, --k and --v go together; actual none.");
                 }
                 ExpectFormat(option, path, TensorFileFormat.Npy, "--input for safetensors");
             }
@@ -52,45 +50,47 @@ internal static class InputSources
         }
         try
         {
-            ApplyShape(run, files, commandLine);
+            return (files, WithShapeOf(run, files));
         }
         catch
         {
             files.Dispose();
             throw;
         }
-        return files;
     }
 
     /// <summary>The files when given, else random inputs shaped by <paramref name="options"/>.</summary>
     public static ITensorSource Create(RunOptions run, AttentionOptions options, FileTensorSource? files) =>
         files ?? (ITensorSource)new CounterRandomSource(run.Seed, options, run.SequenceLength);
 
-    private static void ApplyShape(RunOptions run, FileTensorSource files, IReadOnlyList<string> commandLine)
+    private static RunOptions WithShapeOf(RunOptions run, FileTensorSource files)
     {
         var checks = new (string Option, object Given, object FromFiles, string What)[]
         {
-            ("--seq", run.SequenceLength, files.SequenceLength, "sequence length"),
-            ("--batch", run.Batch, files.Batch, "batch"),
-            ("--heads", run.Heads, files.Heads, "query heads"),
-            ("--kv-heads", run.KvHeads ?? run.Heads, files.KvHeads, "kv heads"),
-            ("--head-dim", run.HeadDim, files.HeadDim, "head dim"),
-            ("--dtype", run.ElementType, files.ElementType, "dtype"),
+            ("seq", run.SequenceLength, files.SequenceLength, "sequence length"),
+            ("batch", run.Batch, files.Batch, "batch"),
+            ("heads", run.Heads, files.Heads, "query heads"),
+            ("kv-heads", run.KvHeads ?? run.Heads, files.KvHeads, "kv heads"),
+            ("head-dim", run.HeadDim, files.HeadDim, "head dim"),
+            ("dtype", run.ElementType, files.ElementType, "dtype"),
         };
         foreach (var (option, given, fromFiles, what) in checks)
         {
-            if (IsGiven(commandLine, option) && !given.Equals(fromFiles))
+            if (run.WasGiven(option) && !given.Equals(fromFiles))
             {
-                throw new ArgumentException(
-                    $"{option}: {Show(given)} conflicts with the input files: {files.Origin} has {what} {Show(fromFiles)}; drop {option} (the shape comes from the files) or convert the files.");
+                throw new InvalidInputException("--" + option,
+                    $"--{option}: {Show(given)} conflicts with the input files: {TerminalText.Escape(files.Origin)} has {what} {Show(fromFiles)}; drop --{option} (the shape comes from the files) or convert the files.");
             }
         }
-        run.SequenceLength = files.SequenceLength;
-        run.Batch = files.Batch;
-        run.Heads = files.Heads;
-        run.KvHeads = files.KvHeads;
-        run.HeadDim = files.HeadDim;
-        run.ElementType = files.ElementType;
+        return run with
+        {
+            SequenceLength = files.SequenceLength,
+            Batch = files.Batch,
+            Heads = files.Heads,
+            KvHeads = files.KvHeads,
+            HeadDim = files.HeadDim,
+            ElementType = files.ElementType,
+        };
     }
 
     private static void ExpectFormat(string option, string path, TensorFileFormat format, string alternative)
@@ -98,13 +98,9 @@ internal static class InputSources
         string extension = format == TensorFileFormat.Npy ? ".npy" : ".safetensors";
         if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
         {
-            throw new ArgumentException($"{option}: expected a {extension} file (use {alternative}), actual {path}.");
+            throw new InvalidInputException(option, $"{option}: expected a {extension} file (use {alternative}), actual {TerminalText.Escape(path)}.");
         }
     }
 
     private static string Show(object value) => value is ElementType type ? $"{type} ({ElementTypes.ShortName(type)})" : value.ToString() ?? "";
-
-    /// <summary>Whether <paramref name="option"/> appears as "--name value" or "--name=value".</summary>
-    private static bool IsGiven(IReadOnlyList<string> commandLine, string option) =>
-        commandLine.Any(arg => arg == option || arg.StartsWith(option + "=", StringComparison.Ordinal));
 }

@@ -8,12 +8,12 @@ internal static class JobReportPrinter
     public static void Print(JobResult result)
     {
         var console = AnsiConsole.Console;
-        console.MarkupLine($"[bold]{Markup.Escape(result.Command)}[/]");
+        console.MarkupLine($"[bold]{Markup.Escape(TerminalText.Escape(result.Command))}[/]");
         console.WriteLine($"problem   N={result.SequenceLength} {result.Problem}");
         console.WriteLine($"ring      {result.Layout} layout, P={result.Ranks}; {result.Host}");
         console.WriteLine($"backend   {result.Backend}");
         console.WriteLine($"setup     {result.SetupSeconds:F3} s (each rank made or read only its own shard)");
-        console.WriteLine($"forward   {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective (4·B·N²·H·D{(result.Problem.Contains("causal=True") ? "/2" : "")})");
+        console.WriteLine($"forward   {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective ({result.FlopFormula})");
 
         console.WriteLine($"balance   critical path {result.CriticalPathSeconds:F3} s (Σ over steps of the slowest rank: the time with one device per rank)");
 

@@ -19,6 +19,12 @@ internal sealed record RankSummary(
     /// <summary>Hash of the rank's O and LSE bytes (with --digest), to compare runs bitwise.</summary>
     public string? OutputDigest { get; init; }
 
+    /// <summary>NaN and ±inf values in the rank's input rows (counted for file inputs).</summary>
+    public long NonFiniteInputs { get; init; }
+
+    /// <summary>The first of them, or null.</summary>
+    public NonFiniteValue? FirstNonFiniteInput { get; init; }
+
     public static RankSummary From(RankReport report, VerificationResult verification) => new(
         report.Rank, report.LocalLength, report.ComputeSeconds, report.WaitSeconds, report.FinalizeSeconds,
         report.BytesSent, report.BytesHeld, report.KernelCalls, verification, report.Steps);
@@ -36,6 +42,7 @@ internal sealed record JobResult(
     double SetupSeconds,
     double WallSeconds,
     double Tflops,
+    string FlopFormula,
     double VerifySeconds,
     VerificationResult Verification,
     double Tolerance,

@@ -13,23 +13,34 @@ namespace RingAttention.Cli;
 /// </summary>
 internal static class OutputFiles
 {
-    /// <summary>Checks the targets before any work: known extensions, existing folders, two different paths.</summary>
+    /// <summary>
+    /// Checks the targets before any work: known extensions, existing folders, two different files, and no output
+    /// that is one of the inputs (by resolved path or by file identity, so symlinks and hard links count).
+    /// </summary>
     public static void Check(RunOptions run)
     {
-        foreach (var path in new[] { run.OutputFile, run.LseOutputFile }.OfType<string>())
+        var outputs = new[] { ("--out", run.OutputFile), ("--lse-out", run.LseOutputFile) }.Where(o => o.Item2 is not null).Select(o => (Option: o.Item1, Path: o.Item2!)).ToArray();
+        var inputs = new[] { ("--q", run.QueryFile), ("--k", run.KeyFile), ("--v", run.ValueFile), ("--input", run.InputFile) }
+            .Where(i => i.Item2 is not null).Select(i => (Option: i.Item1, Path: i.Item2!)).ToArray();
+        foreach (var (option, path) in outputs)
         {
             TensorFiles.CheckWritableTarget(path);
+            foreach (var input in inputs.Where(input => FileIdentity.Same(path, input.Path)))
+            {
+                throw new InvalidInputException(option,
+                    $"{option}: expected a file other than the inputs, actual {TerminalText.Escape(path)}, which is {input.Option} {TerminalText.Escape(input.Path)} (the run would replace its own input).");
+            }
         }
-        if (run.OutputFile is not null && run.LseOutputFile is not null &&
-            Path.GetFullPath(run.OutputFile) == Path.GetFullPath(run.LseOutputFile))
+        if (outputs.Length == 2 && FileIdentity.Same(outputs[0].Path, outputs[1].Path))
         {
-            throw new ArgumentException($"--lse-out: expected a file other than --out, actual the same path {run.LseOutputFile}.");
+            throw new InvalidInputException("--lse-out", $"--lse-out: expected a file other than --out, actual the same file {TerminalText.Escape(run.LseOutputFile!)}.");
         }
     }
 
     /// <summary>Writes the requested outputs; returns a line for the report, or null when none were requested.</summary>
-    public static string? Write(RunOptions run, IJobHost host, IAttentionBackend backend, AttentionOptions options, ISequenceLayout layout, IReadOnlyList<RingRank> ranks)
+    public static string? Write(RunOptions run, IJobHost host, IAttentionBackend backend, JobDescription job, IReadOnlyList<RingRank> ranks)
     {
+        var (options, layout) = (job.Attention, job.Layout);
         var outputs = new List<(OutputTensor Tensor, TensorLayout ShardLayout, Func<RankTensors, BackendBuffer> Buffer)>();
         if (run.OutputFile is not null)
         {
@@ -46,7 +57,7 @@ internal static class OutputFiles
         }
         long start = Stopwatch.GetTimestamp();
         bool hostsRankZero = host.Transports.Any(t => t.Rank == 0);
-        ShardedOutputFiles.Write(outputs.Select(o => o.Tensor).ToArray(), hostsRankZero, host.AllSucceeded, writer =>
+        ShardedOutputFiles.Write(outputs.Select(o => o.Tensor).ToArray(), host.JobToken, hostsRankZero, host.AllSucceeded, writer =>
         {
             foreach (var rank in ranks)
             {

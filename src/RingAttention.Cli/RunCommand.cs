@@ -8,28 +8,34 @@ using Spectre.Console;
 
 namespace RingAttention.Cli;
 
-/// <summary><c>ringattn run</c>: one forward pass around the ring, verified on sampled rows.</summary>
+/// <summary>
+/// <c>ringattn run</c>: one forward pass around the ring, verified on sampled rows. The composition root: checked,
+/// immutable options → the inputs and the job they describe → the host (emulation or MPI) → the pass → the verdict,
+/// the outputs (only when verified, or with --write-on-fail) and the report.
+/// </summary>
 internal static class RunCommand
 {
     private const double DefaultTolerance = 1e-4;
 
-    public static int Execute(RunOptions run)
+    public static int Execute(RunOptions given, GivenArguments arguments)
     {
-        using var files = InputSources.OpenFiles(run);
+        var run = given with { Given = arguments };
+        RunOptionChecks.Check(run);
+        var (files, resolved) = InputSources.OpenFiles(run);
+        using var _ = files;
+        run = resolved;
         OutputFiles.Check(run);
         var options = ToAttentionOptions(run);
-        Guard(run.Ranks >= 1, "--ranks", "at least 1", run.Ranks);
-        Guard(run.SequenceLength >= 1, "--seq", "at least 1", run.SequenceLength);
-        Guard(run.VerifyRows >= 0, "--verify-rows", "at least 0", run.VerifyRows);
-        Guard(run.Threads is null or >= 1, "--threads", "at least 1", run.Threads);
-        Guard(run.Tolerance is null or > 0, "--tolerance", "a positive number", run.Tolerance);
 
         // The host opens the backend before anything is allocated (under MPI after joining the job, so that the
-        // rank's GPU follows its place on the node) and sets run.Ranks to the world size under MPI.
+        // rank's GPU follows its place on the node); under MPI the ring is the world.
         using var host = JobHosts.Create(run);
         var backend = host.Backend;
-        var layout = SequenceLayouts.Create(run.Layout, run.SequenceLength, run.Ranks);
+        var job = new JobDescription(options, run.SequenceLength, SequenceLayouts.Create(run.Layout, run.SequenceLength, host.RingSize));
+        var layout = job.Layout;
         var source = InputSources.Create(run, options, files);
+        var nonFinite = files is null ? [] : host.Transports.Select(t => NonFiniteInputs.Scan(source, options, layout, t.Rank)).ToArray();
+        CheckFinite(run, host, nonFinite);
 
         long setupStart = Stopwatch.GetTimestamp();
         var ranks = host.Transports.Select(transport =>
@@ -49,29 +55,41 @@ internal static class RunCommand
 
             long verifyStart = Stopwatch.GetTimestamp();
             var samples = Verification.SampleRows(options.Batch, run.SequenceLength, run.VerifyRows);
-            var summaries = ranks.Zip(reports, (rank, report) => RankSummary.From(report,
+            var summaries = ranks.Select((rank, i) => RankSummary.From(reports[i],
                 Verification.Check(options, layout, source, backend, rank, samples, Environment.ProcessorCount))
-                with { OutputDigest = run.Digest ? OutputDigests.Of(backend, rank) : null }).ToArray();
+                with
+                {
+                    OutputDigest = run.Digest ? OutputDigests.Of(backend, rank) : null,
+                    NonFiniteInputs = nonFinite.Length > 0 ? nonFinite[i].Count : 0,
+                    FirstNonFiniteInput = nonFinite.Length > 0 ? nonFinite[i].First : null,
+                }).ToArray();
             double verifySeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(verifyStart).TotalSeconds);
-            string? written = OutputFiles.Write(run, host, backend, options, layout, ranks);
+
+            // Every process takes the same verdict (from the maxima over all processes) before any output is written.
+            var local = summaries.Aggregate(VerificationResult.None, (acc, s) => acc.Combine(s.Verification));
+            var global = new VerificationResult((int)host.MaxOverProcesses(local.Rows), host.MaxOverProcesses(local.MaxAbsError),
+                host.MaxOverProcesses(local.MaxReference), host.MaxOverProcesses(local.MaxLseAbsError));
+            var verdict = Verdict.Of(global, run.Tolerance ?? DefaultTolerance, options.ElementType);
+            string? written = verdict.Passed || run.WriteOnFail
+                ? OutputFiles.Write(run, host, backend, job, ranks)
+                : run.OutputFile is null && run.LseOutputFile is null ? null
+                : "output    not written: verification failed, files at --out/--lse-out are untouched (--write-on-fail writes them anyway)";
 
             var all = host.Gather(summaries);
             if (!host.IsRoot)
             {
-                return ExitCodes.Ok;
+                return verdict.ExitCode;
             }
             var verification = all.Aggregate(VerificationResult.None, (acc, s) => acc.Combine(s.Verification));
-            double tolerance = run.Tolerance ?? DefaultTolerance;
-            double outputTolerance = tolerance + StorageUlp(options.ElementType) * verification.MaxReference;
-            bool verified = verification.MaxAbsError <= outputTolerance && verification.MaxLseAbsError <= tolerance;
             var result = new JobResult(
-                "ringattn " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-                options.ToString(), layout.Name, run.Ranks, run.SequenceLength, host.Description, backend.Description,
-                setupSeconds, wallSeconds, options.ForwardFlops(run.SequenceLength) / wallSeconds / 1e12, verifySeconds,
-                verification, outputTolerance, verified, all);
+                run.Given.CommandText,
+                options.ToString(), layout.Name, job.Ranks, run.SequenceLength, host.Description, backend.Description,
+                setupSeconds, wallSeconds, job.ForwardFlops / wallSeconds / 1e12, job.FlopFormula, verifySeconds,
+                verification, verdict.OutputTolerance, verdict.Verified, all);
+            PrintNonFiniteWarning(all);
             if (run.Json)
             {
-                Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+                Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
             }
             else
             {
@@ -82,7 +100,7 @@ internal static class RunCommand
                 }
                 OverlapReportPrinter.Print(result);
             }
-            return verified || verification.Rows == 0 ? ExitCodes.Ok : ExitCodes.VerificationFailed;
+            return verdict.ExitCode;
         }
         finally
         {
@@ -91,6 +109,35 @@ internal static class RunCommand
                 rank.Dispose();
                 rank.Tensors.Dispose();
             }
+        }
+    }
+
+    /// <summary>With --check-finite, non-finite inputs on any process end the job on every process before any compute.</summary>
+    private static void CheckFinite(RunOptions run, IJobHost host, (long Count, NonFiniteValue? First)[] hosted)
+    {
+        if (!run.CheckFinite)
+        {
+            return;
+        }
+        long count = hosted.Sum(h => h.Count);
+        if (host.AllSucceeded(count == 0))
+        {
+            return;
+        }
+        var first = hosted.Select(h => h.First).OfType<NonFiniteValue>().MinBy(v => v.Order);
+        throw new InvalidInputException("--check-finite", first is null
+            ? "--check-finite: another rank's inputs hold NaN or ±inf"
+            : $"--check-finite: expected finite inputs, actual {count} NaN or ±inf value(s) in this process's rows, the first {first}");
+    }
+
+    private static void PrintNonFiniteWarning(IReadOnlyList<RankSummary> all)
+    {
+        long count = all.Sum(s => s.NonFiniteInputs);
+        if (count > 0)
+        {
+            var first = all.Select(s => s.FirstNonFiniteInput).OfType<NonFiniteValue>().MinBy(v => v.Order);
+            Console.Error.WriteLine($"ringattn: warning: the inputs hold {count} NaN or ±inf value(s), the first {first}; " +
+                "NaN propagates to O and LSE as in PyTorch (--check-finite makes this an error)");
         }
     }
 
@@ -110,14 +157,6 @@ internal static class RunCommand
         public void Report(int value) => onStep(value);
     }
 
-    /// <summary>One unit in the last place of the storage type, relative: what rounding O to it may cost.</summary>
-    private static double StorageUlp(ElementType type) => type switch
-    {
-        ElementType.Float16 => Math.Pow(2, -10),
-        ElementType.BFloat16 => Math.Pow(2, -7),
-        _ => 0,
-    };
-
     private static AttentionOptions ToAttentionOptions(RunOptions run)
     {
         var options = new AttentionOptions
@@ -136,9 +175,11 @@ internal static class RunCommand
         }
         catch (ArgumentException e)
         {
+            // The library names its parameters; the user knows the options.
             string message = CommandRunner.PlainMessage(e);
             string prefix = e.ParamName + ":";
-            throw new ArgumentException(OptionName(e.ParamName) + ":" + (message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : " " + message), e);
+            string option = OptionName(e.ParamName);
+            throw new InvalidInputException(option, option + ":" + (message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : " " + message), e);
         }
         return options;
     }
@@ -152,12 +193,4 @@ internal static class RunCommand
         nameof(AttentionOptions.SoftmaxScale) => "--scale",
         _ => parameter ?? "option",
     };
-
-    private static void Guard(bool condition, string option, string expected, object? actual)
-    {
-        if (!condition)
-        {
-            throw new ArgumentException($"{option}: expected {expected}, actual {actual}.");
-        }
-    }
 }

@@ -13,13 +13,13 @@ public enum BackendKind
     Auto,
 }
 
-public sealed partial class RunOptions
+public sealed partial record RunOptions
 {
     /// <summary>Device backend.</summary>
     [Option("backend", Default = BackendKind.Cpu, HelpText = "Device backend: cpu, cuda (P virtual ranks on one GPU in emulation) or auto (CUDA when usable, else CPU).")]
-    public BackendKind Backend { get; set; }
+    public BackendKind Backend { get; init; }
 
     /// <summary>CUDA device ordinal.</summary>
     [Option("device", Default = 0, HelpText = "CUDA device ordinal for --backend cuda/auto.")]
-    public int Device { get; set; }
+    public int Device { get; init; }
 }

@@ -83,7 +83,7 @@ public sealed record RingFault(int Rank, int Step, RingFaultKind Kind)
         switch (Kind)
         {
             case RingFaultKind.Throw:
-                throw new InvalidOperationException($"{what}: throw");
+                throw new RuntimeFailureException($"{what}: throw");
             case RingFaultKind.Exit:
                 Console.Error.WriteLine($"{what}: exiting with status {ExitStatus} without MPI_Finalize");
                 NativeLibc.ExitImmediately(ExitStatus);

@@ -4,6 +4,9 @@ namespace RingAttention.IO.Tests;
 
 public sealed class ShardedOutputFilesTests : IDisposable
 {
+    /// <summary>The job token every "process" of one test job shares.</summary>
+    private const long Token = 0x5eed;
+
     private const int Batch = 2, N = 11, Heads = 3, HeadDim = 5;
 
     private readonly TempFolder _folder = new();
@@ -42,7 +45,7 @@ public sealed class ShardedOutputFilesTests : IDisposable
             OutputTensor.LogSumExp(_folder["lse" + extension], Batch, N, Heads),
         };
 
-        ShardedOutputFiles.Write(outputs, createsFiles: true, ok => ok, writer =>
+        ShardedOutputFiles.Write(outputs, Token, createsFiles: true, ok => ok, writer =>
         {
             for (int rank = 0; rank < ranks; rank++)
             {
@@ -71,7 +74,7 @@ public sealed class ShardedOutputFilesTests : IDisposable
         var o = TensorBytes.Values(n * heads * headDim, ElementType.Float32, seed: 8);
         var output = OutputTensor.Attention(_folder["big.npy"], ElementType.Float32, TensorLayout.Bshd, 1, n, heads, headDim);
 
-        ShardedOutputFiles.Write([output], true, ok => ok, writer =>
+        ShardedOutputFiles.Write([output], Token, true, ok => ok, writer =>
             writer.WriteShard(0, sequence, 0, TensorBytes.Encode(ElementType.Float32, o), TensorLayout.Bshd));
 
         Assert.True(output.Geometry.Elements * 4 > 4 << 20);
@@ -87,12 +90,12 @@ public sealed class ShardedOutputFilesTests : IDisposable
         var output = OutputTensor.Attention(_folder["o.npy"], ElementType.Float32, TensorLayout.Bhsd, Batch, N, Heads, HeadDim);
         var agreement = new Agreement(3);
 
-        var errors = RunProcesses(3, rank => ShardedOutputFiles.Write([output], rank == 0, agreement.AllSucceeded, writer =>
+        var errors = RunProcesses(3, rank => ShardedOutputFiles.Write([output], Token, rank == 0, agreement.AllSucceeded, writer =>
             writer.WriteShard(0, sequence, rank, TensorBytes.Encode(ElementType.Float32, Shards(sequence, rank, o, null).O), TensorLayout.Bshd)));
 
         Assert.All(errors, Assert.Null);
         Assert.Equal(o, TensorBytes.SwapMiddleAxes(Read(output).Values, Batch, Heads, N, HeadDim));
-        Assert.False(File.Exists(ShardedOutputFiles.TemporaryPath(output.Path)));
+        Assert.False(File.Exists(ShardedOutputFiles.TemporaryPath(output.Path, Token)));
     }
 
     [Fact]
@@ -104,7 +107,7 @@ public sealed class ShardedOutputFilesTests : IDisposable
         var agreement = new Agreement(3);
         var shard = new byte[Batch * sequence.LocalLength(0) * Heads * HeadDim * 4];
 
-        var errors = RunProcesses(3, rank => ShardedOutputFiles.Write([output], rank == 0, agreement.AllSucceeded, writer =>
+        var errors = RunProcesses(3, rank => ShardedOutputFiles.Write([output], Token, rank == 0, agreement.AllSucceeded, writer =>
         {
             writer.WriteShard(0, sequence, rank, shard.AsSpan(0, Batch * sequence.LocalLength(rank) * Heads * HeadDim * 4), TensorLayout.Bshd);
             if (rank == 2)
@@ -126,10 +129,10 @@ public sealed class ShardedOutputFilesTests : IDisposable
         var sequence = SequenceLayouts.Create(LayoutKind.Contiguous, N, 2);
         var o = TensorBytes.Values(Batch * N * Heads * HeadDim, ElementType.Float32, seed: 6);
         var output = OutputTensor.Attention(_folder["o.safetensors"], ElementType.Float32, TensorLayout.Bshd, Batch, N, Heads, HeadDim);
-        ShardedOutputFiles.Write([output], true, ok => ok, writer => WriteAll(writer, sequence, o));
+        ShardedOutputFiles.Write([output], Token, true, ok => ok, writer => WriteAll(writer, sequence, o));
         var previous = File.ReadAllBytes(output.Path);
 
-        var e = Assert.Throws<InvalidOperationException>(() => ShardedOutputFiles.Write([output], true, ok => ok, writer =>
+        var e = Assert.Throws<InvalidOperationException>(() => ShardedOutputFiles.Write([output], Token, true, ok => ok, writer =>
         {
             writer.WriteShard(0, sequence, 0, TensorBytes.Encode(ElementType.Float32, new float[Batch * sequence.LocalLength(0) * Heads * HeadDim]), TensorLayout.Bshd);
             throw new InvalidOperationException("interrupted after rank 0");
@@ -147,7 +150,7 @@ public sealed class ShardedOutputFilesTests : IDisposable
         var agreement = new Agreement(2);
         int calls = 0;
 
-        var errors = RunProcesses(2, rank => ShardedOutputFiles.Write([output], rank == 0, agreement.AllSucceeded, _ => Interlocked.Increment(ref calls)));
+        var errors = RunProcesses(2, rank => ShardedOutputFiles.Write([output], Token, rank == 0, agreement.AllSucceeded, _ => Interlocked.Increment(ref calls)));
 
         var creator = Assert.IsType<TensorFileException>(errors[0]);
         Assert.Equal("folder", creator.Field);
@@ -160,10 +163,48 @@ public sealed class ShardedOutputFilesTests : IDisposable
     {
         var sequence = SequenceLayouts.Create(LayoutKind.Zigzag, N, 2);
         var output = OutputTensor.Attention(_folder["o.npy"], ElementType.Float16, TensorLayout.Bshd, Batch, N, Heads, HeadDim);
-        var e = Assert.Throws<ArgumentException>(() => ShardedOutputFiles.Write([output], true, ok => ok, writer =>
+        var e = Assert.Throws<ArgumentException>(() => ShardedOutputFiles.Write([output], Token, true, ok => ok, writer =>
             writer.WriteShard(0, sequence, 0, new byte[10], TensorLayout.Bshd)));
         Assert.Equal("shard", e.ParamName);
         Assert.Empty(Directory.GetFiles(_folder.Path));
+    }
+
+    /// <summary>A symlink planted under the temporary name is never followed: creation fails and its target is untouched.</summary>
+    [Fact]
+    public void ASymlinkPlantedAtTheTemporaryNameIsNotFollowed()
+    {
+        var sequence = SequenceLayouts.Create(LayoutKind.Zigzag, N, 2);
+        var output = OutputTensor.Attention(_folder["o.npy"], ElementType.Float32, TensorLayout.Bshd, Batch, N, Heads, HeadDim);
+        string victim = _folder["victim.txt"];
+        File.WriteAllText(victim, "precious");
+        File.CreateSymbolicLink(ShardedOutputFiles.TemporaryPath(output.Path, Token), victim);
+
+        var e = Assert.ThrowsAny<IOException>(() => ShardedOutputFiles.Write([output], Token, true, ok => ok, writer => WriteAll(writer, sequence, new float[Batch * N * Heads * HeadDim])));
+
+        Assert.Contains("already exists", e.Message);
+        Assert.Equal("precious", File.ReadAllText(victim));
+        Assert.False(File.Exists(output.Path));
+        Assert.NotNull(new FileInfo(ShardedOutputFiles.TemporaryPath(output.Path, Token)).LinkTarget);
+    }
+
+    /// <summary>Two jobs writing the same target at once use different temporary files; the target ends as one job's complete result.</summary>
+    [Fact]
+    public async Task ConcurrentJobsWritingOneTargetNeverMixTheirRows()
+    {
+        var sequence = SequenceLayouts.Create(LayoutKind.Zigzag, N, 2);
+        var output = OutputTensor.Attention(_folder["o.npy"], ElementType.Float32, TensorLayout.Bshd, Batch, N, Heads, HeadDim);
+        var results = new[] { TensorBytes.Values(Batch * N * Heads * HeadDim, ElementType.Float32, seed: 11), TensorBytes.Values(Batch * N * Heads * HeadDim, ElementType.Float32, seed: 12) };
+        using var bothCreated = new Barrier(2);
+        var jobs = results.Select((o, job) => Task.Run(() => ShardedOutputFiles.Write([output], Token + job, true, ok => ok, writer =>
+        {
+            bothCreated.SignalAndWait();
+            WriteAll(writer, sequence, o);
+        }))).ToArray();
+        await Task.WhenAll(jobs);
+
+        var written = Read(output).Values;
+        Assert.True(written.SequenceEqual(results[0]) || written.SequenceEqual(results[1]), "the target holds one job's complete result");
+        Assert.Single(Directory.GetFiles(_folder.Path));
     }
 
     private static void WriteAll(ShardWriter writer, ISequenceLayout sequence, float[] o)

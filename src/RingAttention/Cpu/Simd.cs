@@ -75,7 +75,9 @@ internal static class SimdMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Exp2Portable<T>(T x) where T : struct, ISimd<T>
     {
-        var clamped = T.Min(T.Max(x, T.Broadcast(LowestNormal)), T.Broadcast(Highest));
+        // Operand order matters: MaxNative/MinNative return their second operand when either is NaN (x86), so x goes
+        // second and a NaN score stays NaN (PyTorch propagates NaN; clamping it to a finite exponent would hide it).
+        var clamped = T.Min(T.Broadcast(Highest), T.Max(T.Broadcast(LowestNormal), x));
         var whole = T.Round(clamped);
         var p = Exp2Reduced(T.Subtract(clamped, whole));
         return T.ZeroWhereBelow(T.ScaleByPowerOfTwo(p, whole), x, LowestNormal);
@@ -112,8 +114,9 @@ internal readonly struct Simd512 : ISimd<Simd512>
         {
             return SimdMath.Exp2Portable(x);
         }
-        // Clamping first turns −inf into a finite exponent that scalef underflows to exactly 0.
-        var clamped = Vector512.MaxNative(x._v, Vector512.Create(SimdMath.Underflow));
+        // Clamping first turns −inf into a finite exponent that scalef underflows to exactly 0. x goes second: vmaxps
+        // returns its second operand when either is NaN, so a NaN score stays NaN instead of becoming 0.
+        var clamped = Vector512.MaxNative(Vector512.Create(SimdMath.Underflow), x._v);
         var whole = Avx512F.RoundScale(clamped, 0);
         var p = SimdMath.Exp2Reduced(new Simd512(clamped - whole));
         return new(Avx512F.Scale(p._v, whole));

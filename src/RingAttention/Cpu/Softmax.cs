@@ -8,6 +8,12 @@ namespace RingAttention.Cpu;
 /// that has seen only −inf keeps max −inf: the exponent uses 0 in its place, so −inf − (−inf) never makes NaN
 /// and the row's probabilities, sum and rescale factor stay 0.
 /// <para>
+/// NaN is never hidden, at no cost in the hot loop: <c>Exp2</c> returns NaN for NaN (and +inf − +inf is NaN), so a
+/// NaN score (NaN in the query row, or in a key row the mask does not hide) makes the row's probability, partial
+/// sum and accumulator NaN, whatever the maxima (which use MaxNative and may drop a NaN) say. The mask writes −inf
+/// over hidden scores, so a NaN key that a row cannot see does not reach that row.
+/// </para>
+/// <para>
 /// The running sum of a row is kept as one vector of partial sums (one per lane) while a query tile streams over
 /// its keys, so no tile pays for a horizontal sum; <see cref="SumAcross{TV}"/> folds it once at the end. The
 /// per-row maxima, bases and rescale factors are computed for a whole vector of rows at a time.

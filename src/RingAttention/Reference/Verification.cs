@@ -9,7 +9,7 @@ namespace RingAttention.Reference;
 /// <summary>How far a rank's outputs are from the float64 reference on the sampled rows it holds.</summary>
 /// <param name="Rows">Sampled (batch, position) rows checked.</param>
 /// <param name="MaxAbsError">Largest |O − O_ref| over those rows.</param>
-/// <param name="MaxReference">Largest |O_ref| over those rows (relative error = MaxAbsError / MaxReference).</param>
+/// <param name="MaxReference">Largest finite |O_ref| over those rows (relative error = MaxAbsError / MaxReference).</param>
 /// <param name="MaxLseAbsError">Largest |LSE − LSE_ref|.</param>
 public readonly record struct VerificationResult(int Rows, double MaxAbsError, double MaxReference, double MaxLseAbsError)
 {
@@ -69,7 +69,7 @@ public static class Verification
             for (int i = 0; i < outputRow.Length; i++)
             {
                 maxError = Math.Max(maxError, AbsError(outputRow[i], row.O[i]));
-                maxReference = Math.Max(maxReference, Math.Abs(row.O[i]));
+                maxReference = double.IsFinite(row.O[i]) ? Math.Max(maxReference, Math.Abs(row.O[i])) : maxReference;
             }
             for (int head = 0; head < h; head++)
             {
@@ -81,8 +81,15 @@ public static class Verification
         return result;
     }
 
+    /// <summary>
+    /// |actual − expected|, where non-finite values must match exactly: NaN where the reference is NaN (inputs with
+    /// NaN propagate it, as in PyTorch) and the same infinity; any other NaN or infinity is an infinite error.
+    /// </summary>
     private static double AbsError(float actual, double expected) =>
-        float.IsNaN(actual) ? double.PositiveInfinity : actual == expected ? 0 : Math.Abs(actual - expected);
+        double.IsNaN(expected) ? (float.IsNaN(actual) ? 0 : double.PositiveInfinity)
+        : float.IsNaN(actual) ? double.PositiveInfinity
+        : actual == expected ? 0
+        : Math.Abs(actual - expected);
 
     private static unsafe void Widen(ElementType type, byte[] stored, float[] row)
     {

@@ -65,6 +65,16 @@ public sealed class Exp2Tests
         }
     }
 
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public void NaNStaysNaN(SimdTier tier)
+    {
+        // A NaN score must not become a probability of 0: PyTorch propagates NaN, so must the softmax.
+        Skip.IfNot(SimdTiers.IsSupported(tier), $"{tier} is not accelerated on this machine");
+        Assert.All(Evaluate(tier, [float.NaN, 1f, float.NaN, -200f]).Where((_, i) => i % 2 == 0), value => Assert.True(float.IsNaN(value)));
+        Assert.All(Evaluate(tier, [float.PositiveInfinity - float.PositiveInfinity]), value => Assert.True(float.IsNaN(value)));
+    }
+
     /// <summary>Runs <paramref name="x"/> through the tier's Exp2, one vector at a time (the tail padded with zeros).</summary>
     private static float[] Evaluate(SimdTier tier, float[] x) => tier switch
     {

@@ -1,9 +1,10 @@
 using System.Text.Json;
 using RingAttention.Cli;
 
-namespace RingAttention.Tests;
+namespace RingAttention.Cli.Tests;
 
 /// <summary>The ringattn command line, run in-process: exit codes, JSON result, argument errors.</summary>
+[Collection(Cli.Console)]
 public sealed class CliTests
 {
     [Fact]
@@ -25,7 +26,7 @@ public sealed class CliTests
     [Theory]
     [InlineData("--head-dim", "0", "--head-dim: expected a value in [1, 256], actual 0.")]
     [InlineData("--kv-heads", "3", "--heads: expected a multiple of KvHeads (3), actual 8.")]
-    [InlineData("--ranks", "0", "--ranks: expected at least 1, actual 0.")]
+    [InlineData("--ranks", "0", "--ranks: expected 1 to 1024, actual 0.")]
     [InlineData("--seq", "-3", "--seq: expected at least 1, actual -3.")]
     public void BadValuesExitWithUsageErrorNamingTheOption(string option, string value, string message)
     {
@@ -51,22 +52,5 @@ public sealed class CliTests
         Assert.Contains("fp32 lanes", json.RootElement.GetProperty("simd").GetString());
     }
 
-    private static (int Exit, string Stdout, string Stderr) Invoke(params string[] args)
-    {
-        var (oldOut, oldError) = (Console.Out, Console.Error);
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            int exit = RingAttnCli.Run(args);
-            return (exit, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldError);
-        }
-    }
+    private static (int Exit, string Stdout, string Stderr) Invoke(params string[] args) => Cli.Invoke(args);
 }
