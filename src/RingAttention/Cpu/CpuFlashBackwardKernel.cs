@@ -330,13 +330,15 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
                 MicroKernels.Gemm<TV, TRows, FromZero>(values, paddedHeadDim, queries.OutputGradTransposed(slot, queryTile), BlockM, scoreGrads,
                     BlockM, keyRows, d, columns, null);
                 // Pᵀ = exp2(Sᵀ − LSE·log2 e), zero where the key is masked or the row saw nothing; dSᵀ = Pᵀ ∘ (dPᵀ − D).
+                // exp2 clamps its argument, which would turn NaN into 0: adding x − x (0, or NaN for NaN) keeps NaN visible.
                 float* negativeLse = queries.NegativeLseLog2(slot, queryTile), dSum = queries.DSum(slot, queryTile);
                 for (int r = 0; r < keyRows; r++)
                 {
                     float* scoreRow = scores + r * BlockM, gradRow = scoreGrads + r * BlockM;
                     for (int c = 0; c < columns; c += w)
                     {
-                        var probability = TV.Exp2(TV.Add(TV.Load(ref scoreRow[c]), TV.Load(ref negativeLse[c])));
+                        var exponent = TV.Add(TV.Load(ref scoreRow[c]), TV.Load(ref negativeLse[c]));
+                        var probability = TV.Add(TV.Exp2(exponent), TV.Subtract(exponent, exponent));
                         probability = TV.ZeroWhereBelow(probability, TV.Load(ref limits[c]), r + 1);
                         TV.Store(probability, ref scoreRow[c]);
                         var gradient = TV.Multiply(probability, TV.Subtract(TV.Load(ref gradRow[c]), TV.Load(ref dSum[c])));

@@ -69,7 +69,6 @@ public static class NaiveAttentionBackward
         var dk = new T[k.Length];
         var dv = new T[v.Length];
         var probabilities = new T[n];
-        var output = new T[d];
         for (int b = 0; b < options.Batch; b++)
         {
             for (int head = 0; head < shape.Heads; head++)
@@ -85,6 +84,7 @@ public static class NaiveAttentionBackward
                     {
                         shape.ProbabilitiesFromLse(q, k, b, head, i, lse[(b * shape.Heads + head) * n + i], probabilities);
                     }
+                    int row = shape.QueryIndex(b, i, head, 0);
                     T rowSum = T.Zero;
                     for (int c = 0; c < d; c++)
                     {
@@ -98,25 +98,24 @@ public static class NaiveAttentionBackward
                         }
                         else
                         {
-                            oc = o[shape.QueryIndex(b, i, head, c)];
+                            oc = o[row + c];
                         }
-                        output[c] = oc;
-                        rowSum += dO[shape.QueryIndex(b, i, head, c)] * oc;
+                        rowSum += dO[row + c] * oc;
                     }
                     for (int j = 0; j < visible; j++)
                     {
+                        int key = shape.KeyIndex(b, j, head, 0);
                         T dp = T.Zero;
                         for (int c = 0; c < d; c++)
                         {
-                            dp += dO[shape.QueryIndex(b, i, head, c)] * v[shape.KeyIndex(b, j, head, c)];
+                            dp += dO[row + c] * v[key + c];
                         }
-                        T ds = probabilities[j] * (dp - rowSum);
+                        T ds = scale * probabilities[j] * (dp - rowSum);
                         for (int c = 0; c < d; c++)
                         {
-                            int queryIndex = shape.QueryIndex(b, i, head, c), keyIndex = shape.KeyIndex(b, j, head, c);
-                            dq[queryIndex] += scale * ds * k[keyIndex];
-                            dk[keyIndex] += scale * ds * q[queryIndex];
-                            dv[keyIndex] += probabilities[j] * dO[queryIndex];
+                            dq[row + c] += ds * k[key + c];
+                            dk[key + c] += ds * q[row + c];
+                            dv[key + c] += probabilities[j] * dO[row + c];
                         }
                     }
                 }
@@ -150,12 +149,14 @@ public static class NaiveAttentionBackward
             where T : IFloatingPointIeee754<T>
         {
             T scale = T.CreateChecked(Options.EffectiveSoftmaxScale);
+            int row = QueryIndex(b, i, head, 0);
             for (int j = 0; j < VisibleKeys(i); j++)
             {
+                int key = KeyIndex(b, j, head, 0);
                 T dot = T.Zero;
                 for (int c = 0; c < HeadDim; c++)
                 {
-                    dot += q[QueryIndex(b, i, head, c)] * k[KeyIndex(b, j, head, c)];
+                    dot += q[row + c] * k[key + c];
                 }
                 probabilities[j] = T.IsNegativeInfinity(lse) ? T.Zero : T.Exp(dot * scale - lse);
             }
@@ -168,12 +169,14 @@ public static class NaiveAttentionBackward
             T scale = T.CreateChecked(Options.EffectiveSoftmaxScale);
             int visible = VisibleKeys(i);
             T max = T.NegativeInfinity;
+            int row = QueryIndex(b, i, head, 0);
             for (int j = 0; j < visible; j++)
             {
+                int key = KeyIndex(b, j, head, 0);
                 T dot = T.Zero;
                 for (int c = 0; c < HeadDim; c++)
                 {
-                    dot += q[QueryIndex(b, i, head, c)] * k[KeyIndex(b, j, head, c)];
+                    dot += q[row + c] * k[key + c];
                 }
                 probabilities[j] = dot * scale;
                 max = T.Max(max, probabilities[j]);
