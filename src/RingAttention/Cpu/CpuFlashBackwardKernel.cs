@@ -126,7 +126,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         var type = (ElementType)p.ElementType;
         int elementSize = ElementTypes.SizeOf(type), d = p.HeadDim;
         int rows = p.Batch * p.SeqLenQ;
-        RunParallel(rows, (item, _) =>
+        RunParallel(rows, item =>
         {
             int b = item / p.SeqLenQ, row = item % p.SeqLenQ;
             Span<float> output = stackalloc float[d];
@@ -255,7 +255,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
             for (int kvHead = 0; kvHead < p.KvHeads; kvHead++)
             {
                 int batch = b, head0 = kvHead * group;
-                RunParallel(group * queryTiles, (item, _) => queries.Pack(p, batch, head0 + item / queryTiles, item / queryTiles, item % queryTiles));
+                RunParallel(group * queryTiles, item => queries.Pack(p, batch, head0 + item / queryTiles, item / queryTiles, item % queryTiles));
                 int nextWorker = -1;
                 _pool.Run(workers, () =>
                 {
@@ -270,7 +270,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
                         }
                     }
                 });
-                RunParallel(group * queryTiles, (item, _) => ReduceQueryGrad(p, batch, head0, item / queryTiles, item % queryTiles, workers, paddedHeadDim));
+                RunParallel(group * queryTiles, item => ReduceQueryGrad(p, batch, head0, item / queryTiles, item % queryTiles, workers, paddedHeadDim));
             }
         }
     }
@@ -370,7 +370,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     /// <summary>Writes the transpose of the [rows][columns] block (both multiples of 16) at <paramref name="source"/>.</summary>
     private static void Transpose(float* source, long sourceStride, float* destination, long destinationStride, int rows, int columns)
     {
-        const int square = 16;
+        int square = Avx512F.IsSupported ? 16 : 8;
         for (int r = 0; r < rows; r += square)
         {
             for (int c = 0; c < columns; c += square)
@@ -379,17 +379,63 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
                 if (Avx512F.IsSupported)
                 {
                     Panels.Transpose16x16(from, sourceStride, to, destinationStride);
-                    continue;
                 }
-                for (int i = 0; i < square; i++)
+                else if (Avx.IsSupported)
                 {
-                    for (int j = 0; j < square; j++)
+                    Transpose8x8(from, sourceStride, to, destinationStride);
+                }
+                else
+                {
+                    for (int i = 0; i < square; i++)
                     {
-                        to[j * destinationStride + i] = from[i * sourceStride + j];
+                        for (int j = 0; j < square; j++)
+                        {
+                            to[j * destinationStride + i] = from[i * sourceStride + j];
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>The 8×8 transpose in AVX registers: interleave pairs of rows, then pairs of pairs, then swap 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* source, long sourceStride, float* destination, long destinationStride)
+    {
+        var r0 = Avx.LoadVector256(source);
+        var r1 = Avx.LoadVector256(source + sourceStride);
+        var r2 = Avx.LoadVector256(source + 2 * sourceStride);
+        var r3 = Avx.LoadVector256(source + 3 * sourceStride);
+        var r4 = Avx.LoadVector256(source + 4 * sourceStride);
+        var r5 = Avx.LoadVector256(source + 5 * sourceStride);
+        var r6 = Avx.LoadVector256(source + 6 * sourceStride);
+        var r7 = Avx.LoadVector256(source + 7 * sourceStride);
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        // 0x44 takes elements 0, 1 of each operand's 128-bit lane, 0xEE elements 2, 3.
+        var u0 = Avx.Shuffle(t0, t2, 0x44);
+        var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44);
+        var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44);
+        var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44);
+        var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        // 0x20 joins the low lanes of both operands, 0x31 the high lanes.
+        Avx.Store(destination, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(destination + destinationStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(destination + 2 * destinationStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(destination + 3 * destinationStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(destination + 4 * destinationStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(destination + 5 * destinationStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(destination + 6 * destinationStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(destination + 7 * destinationStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>dQ rows of one query tile of one head += scale · the workers' partials, summed in worker order.</summary>
@@ -420,7 +466,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     }
 
     /// <summary>Runs <paramref name="body"/> for items 0..count−1 on up to <see cref="Threads"/> threads (items write disjoint memory).</summary>
-    private void RunParallel(int count, Action<int, int> body)
+    private void RunParallel(int count, Action<int> body)
     {
         int workers = Math.Min(Threads, count);
         int next = -1;
@@ -428,7 +474,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         {
             for (int item = Interlocked.Increment(ref next); item < count; item = Interlocked.Increment(ref next))
             {
-                body(item, 0);
+                body(item);
             }
         });
     }
