@@ -5,8 +5,8 @@ using RingAttention.Reference;
 namespace RingAttention.Tests.Backward;
 
 /// <summary>
-/// The kernel contract as the ring uses it: one preprocess, then many calls, each a block of query rows against a
-/// block of key rows at their global positions, all recomputing P from the final LSE and adding into the same fp32
+/// The kernel contract as the ring uses it: one preprocess per rank, then many calls, each a block of query rows against
+/// a block of key rows at their global positions, all recomputing P from the final LSE and adding into the same fp32
 /// accumulators. The sum over the blocks equals one call over everything (up to summation order) and the oracle.
 /// </summary>
 public sealed unsafe class BlockSplitTests
@@ -32,11 +32,9 @@ public sealed unsafe class BlockSplitTests
     public void StripedBlocksAddUpToOneCall(bool causal)
     {
         const int n = 257;
-        // Keys as a striped ring of 3 holds them (rank r: positions r, r + 3, r + 6, …), addressed in place by row stride.
-        // Queries stay contiguous: LSE and D rows are contiguous, so a striped rank's queries live in buffers of their own.
-        Rows[] keyBlocks = [new(0, 86, 3), new(1, 86, 3), new(2, 85, 3)];
-        Rows[] queryBlocks = [new(100, 157, 1), new(0, 100, 1)];
-        AssertSplitMatches(new AttentionOptions { Batch = 2, Heads = 2, HeadDim = 48, Causal = causal }, n, queryBlocks, keyBlocks);
+        // As a striped ring of 3 holds the rows: rank r has positions r, r + 3, r + 6, …
+        Rows[] blocks = [new(0, 86, 3), new(1, 86, 3), new(2, 85, 3)];
+        AssertSplitMatches(new AttentionOptions { Batch = 2, Heads = 2, HeadDim = 48, Causal = causal }, n, blocks, blocks);
     }
 
     private static void AssertSplitMatches(AttentionOptions options, int n, Rows[] queryBlocks, Rows[] keyBlocks)
@@ -56,46 +54,114 @@ public sealed unsafe class BlockSplitTests
         Assert.True(MaxDifference(split.DV, whole.DV) <= tolerance.DV, $"dV differs from one call by {MaxDifference(split.DV, whole.DV):E3} > {tolerance.DV:E3}");
     }
 
-    /// <summary>Preprocess once over all rows, then one kernel call per (key block, query block), fp32 accumulators returned.</summary>
+    /// <summary>
+    /// As a ring runs it: each query block is a rank's own contiguous buffers (Q, O, dO, LSE, D, dQ gathered from the
+    /// global rows it holds) and gets one preprocess; then one kernel call per (key block, query block), the keys
+    /// addressed in place at their global rows (a row stride for striped blocks); dQ scattered back. fp32 accumulators returned.
+    /// </summary>
     private static (float[] DQ, float[] DK, float[] DV) Run(CpuFlashBackwardKernel kernel, BackwardProblem problem, Rows[] queryBlocks, Rows[] keyBlocks)
     {
         var options = problem.Options;
-        int n = problem.N, elementSize = ElementTypes.SizeOf(options.ElementType);
+        var type = options.ElementType;
+        int n = problem.N, batch = options.Batch, elementSize = ElementTypes.SizeOf(type);
         int queryRow = options.QueryRowElements, keyRow = options.KeyRowElements;
-        byte[] q = Store(options.ElementType, problem.Q), k = Store(options.ElementType, problem.K), v = Store(options.ElementType, problem.V);
-        byte[] o = Store(options.ElementType, problem.O), dO = Store(options.ElementType, problem.DO);
-        var lse = problem.Lse;
-        var dSum = new float[lse.Length];
+        byte[] k = Store(type, problem.K), v = Store(type, problem.V);
         var dQ = new float[problem.Q.Length];
         var dK = new float[problem.K.Length];
         var dV = new float[problem.V.Length];
-        fixed (byte* pq = q, pk = k, pv = v, po = o, pdo = dO)
-        fixed (float* pl = lse, pd = dSum, pdq = dQ, pdk = dK, pdv = dV)
+        var ranks = queryBlocks.Select(block => new LocalQueries(problem, block)).ToArray();
+        fixed (byte* pk = k, pv = v)
+        fixed (float* pdk = dK, pdv = dV)
         {
-            var whole = FlashBackwardParams.ForContiguousTensors(options, n, n, (nint)pq, (nint)pk, (nint)pv, (nint)po, (nint)pdo, (nint)pl, (nint)pd,
-                (nint)pdq, (nint)pdk, (nint)pdv);
-            kernel.Preprocess(whole);
+            foreach (var rank in ranks)
+            {
+                fixed (byte* pq = rank.Q, po = rank.O, pdo = rank.DO)
+                fixed (float* pl = rank.Lse, pd = rank.DSum, pdq = rank.DQ)
+                {
+                    var local = FlashBackwardParams.ForContiguousTensors(options, rank.Block.Count, n, (nint)pq, (nint)pk, (nint)pv, (nint)po, (nint)pdo,
+                        (nint)pl, (nint)pd, (nint)pdq, (nint)pdk, (nint)pdv);
+                    kernel.Preprocess(local);
+                }
+            }
             foreach (var keys in keyBlocks)
             {
-                foreach (var queries in queryBlocks)
+                foreach (var rank in ranks)
                 {
-                    kernel.Backward(whole with
+                    var queries = rank.Block;
+                    fixed (byte* pq = rank.Q, po = rank.O, pdo = rank.DO)
+                    fixed (float* pl = rank.Lse, pd = rank.DSum, pdq = rank.DQ)
                     {
-                        Q = (nint)(pq + (long)queries.First * queryRow * elementSize), QRowStride = queries.Step * queryRow,
-                        DO = (nint)(pdo + (long)queries.First * queryRow * elementSize), DORowStride = queries.Step * queryRow,
-                        DQAccum = (nint)(pdq + (long)queries.First * queryRow), DQAccumRowStride = queries.Step * queryRow,
-                        K = (nint)(pk + (long)keys.First * keyRow * elementSize), KRowStride = keys.Step * keyRow,
-                        V = (nint)(pv + (long)keys.First * keyRow * elementSize), VRowStride = keys.Step * keyRow,
-                        DKAccum = (nint)(pdk + (long)keys.First * keyRow), DKAccumRowStride = keys.Step * keyRow,
-                        DVAccum = (nint)(pdv + (long)keys.First * keyRow), DVAccumRowStride = keys.Step * keyRow,
-                        Lse = (nint)(pl + queries.First), DSum = (nint)(pd + queries.First),
-                        SeqLenQ = queries.Count, SeqLenK = keys.Count,
-                        QPosStart = queries.First, QPosStride = queries.Step, KPosStart = keys.First, KPosStride = keys.Step,
-                    });
+                        var local = FlashBackwardParams.ForContiguousTensors(options, queries.Count, n, (nint)pq, (nint)pk, (nint)pv, (nint)po, (nint)pdo,
+                            (nint)pl, (nint)pd, (nint)pdq, (nint)pdk, (nint)pdv);
+                        kernel.Backward(local with
+                        {
+                            K = (nint)(pk + (long)keys.First * keyRow * elementSize), KRowStride = keys.Step * keyRow,
+                            V = (nint)(pv + (long)keys.First * keyRow * elementSize), VRowStride = keys.Step * keyRow,
+                            DKAccum = (nint)(pdk + (long)keys.First * keyRow), DKAccumRowStride = keys.Step * keyRow,
+                            DVAccum = (nint)(pdv + (long)keys.First * keyRow), DVAccumRowStride = keys.Step * keyRow,
+                            SeqLenK = keys.Count,
+                            QPosStart = queries.First, QPosStride = queries.Step, KPosStart = keys.First, KPosStride = keys.Step,
+                        });
+                    }
+                }
+            }
+        }
+        foreach (var rank in ranks)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                for (int i = 0; i < rank.Block.Count; i++)
+                {
+                    int global = rank.Block.First + i * rank.Block.Step;
+                    rank.DQ.AsSpan((b * rank.Block.Count + i) * queryRow, queryRow).CopyTo(dQ.AsSpan((b * n + global) * queryRow));
                 }
             }
         }
         return (dQ, dK, dV);
+    }
+
+    /// <summary>One rank's query-side tensors: the rows of <see cref="Block"/>, gathered into contiguous buffers.</summary>
+    private sealed class LocalQueries
+    {
+        public LocalQueries(BackwardProblem problem, Rows block)
+        {
+            Block = block;
+            var options = problem.Options;
+            int n = problem.N, batch = options.Batch, heads = options.Heads, width = options.QueryRowElements;
+            float[] Gather(float[] global)
+            {
+                var local = new float[batch * block.Count * width];
+                for (int b = 0; b < batch; b++)
+                {
+                    for (int i = 0; i < block.Count; i++)
+                    {
+                        global.AsSpan((b * n + block.First + i * block.Step) * width, width).CopyTo(local.AsSpan((b * block.Count + i) * width));
+                    }
+                }
+                return local;
+            }
+            Q = Store(options.ElementType, Gather(problem.Q));
+            O = Store(options.ElementType, Gather(problem.O));
+            DO = Store(options.ElementType, Gather(problem.DO));
+            Lse = new float[batch * heads * block.Count];
+            for (int bh = 0; bh < batch * heads; bh++)
+            {
+                for (int i = 0; i < block.Count; i++)
+                {
+                    Lse[bh * block.Count + i] = problem.Lse[bh * n + block.First + i * block.Step];
+                }
+            }
+            DSum = new float[Lse.Length];
+            DQ = new float[batch * block.Count * width];
+        }
+
+        public Rows Block { get; }
+        public byte[] Q { get; }
+        public byte[] O { get; }
+        public byte[] DO { get; }
+        public float[] Lse { get; }
+        public float[] DSum { get; }
+        public float[] DQ { get; }
     }
 
     private static double MaxDifference(float[] a, float[] b) => a.Zip(b, (x, y) => (double)Math.Abs(x - y)).Max();

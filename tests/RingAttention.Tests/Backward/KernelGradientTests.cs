@@ -89,6 +89,16 @@ public sealed class KernelGradientTests(ITestOutputHelper output)
         AssertWithinTolerance(new BackwardProblem(new AttentionOptions { Heads = 2, HeadDim = 32, SoftmaxScale = 0.9f }, 100));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(5)]
+    public void AnyThreadCountMatches(int threads)
+    {
+        using var kernel = new CpuFlashBackwardKernel(threads: threads);
+        AssertWithinTolerance(new BackwardProblem(new AttentionOptions { Batch = 2, Heads = 4, KvHeads = 2, HeadDim = 40, Causal = true }, 400), kernel);
+    }
+
     [Fact]
     public void SameThreadCountGivesBitIdenticalGradients()
     {
