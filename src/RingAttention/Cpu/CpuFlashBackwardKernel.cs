@@ -44,6 +44,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     private readonly KeyTileSchedule _schedule = new();
     private readonly Scratch?[] _scratch;
     private int[] _costs = [];
+    private bool _disposed;
 
     /// <summary>Creates a kernel using <paramref name="threads"/> threads (default: all cores) and the given or widest SIMD tier.</summary>
     public CpuFlashBackwardKernel(int? threads = null, SimdTier? tier = null)
@@ -113,6 +114,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     /// </summary>
     public void Preprocess(in FlashBackwardParams args)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var p = args;
         ValidateShape(p);
         if (p.SeqLenQ == 0)
@@ -147,6 +149,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     /// </summary>
     public void Backward(in FlashBackwardParams args)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         Validate(args);
         switch (Tier)
         {
@@ -486,6 +489,11 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
         _pool.Dispose();
         _queries.Dispose();
         foreach (var scratch in _scratch)
