@@ -22,26 +22,13 @@ namespace RingAttention.Kernels;
 [StructLayout(LayoutKind.Sequential)]
 public struct FlashBackwardParams
 {
+    // The Q, K, V part every kernel kind shares (flash-attention's Qkv_params), in that part's field order.
     /// <summary>Q, <see cref="ElementType"/> elements.</summary>
     public nint Q;
     /// <summary>K, <see cref="ElementType"/> elements.</summary>
     public nint K;
     /// <summary>V, <see cref="ElementType"/> elements.</summary>
     public nint V;
-    /// <summary>Forward output O, <see cref="ElementType"/> elements (read by the preprocess only).</summary>
-    public nint O;
-    /// <summary>Gradient of the loss with respect to O, <see cref="ElementType"/> elements.</summary>
-    public nint DO;
-    /// <summary>Final LSE of the query rows, fp32, natural log; −inf for a row that saw no key.</summary>
-    public nint Lse;
-    /// <summary>D = rowsum(dO ∘ O), fp32, laid out like <see cref="Lse"/>.</summary>
-    public nint DSum;
-    /// <summary>dQ accumulator, fp32 (scale already applied).</summary>
-    public nint DQAccum;
-    /// <summary>dK accumulator, fp32 (scale already applied).</summary>
-    public nint DKAccum;
-    /// <summary>dV accumulator, fp32.</summary>
-    public nint DVAccum;
 
     /// <summary>Q stride between batches.</summary>
     public long QBatchStride;
@@ -61,6 +48,32 @@ public struct FlashBackwardParams
     public long VRowStride;
     /// <summary>V stride between heads.</summary>
     public long VHeadStride;
+
+    /// <summary>Batch size.</summary>
+    public int Batch;
+    /// <summary>Query heads.</summary>
+    public int Heads;
+    /// <summary>Key/value heads; <see cref="Heads"/> is a multiple of it.</summary>
+    public int KvHeads;
+    /// <summary>Head dimension, 1 to 256.</summary>
+    public int HeadDim;
+
+    // The backward part (flash-attention's Flash_bwd_params).
+    /// <summary>Forward output O, <see cref="ElementType"/> elements (read by the preprocess only).</summary>
+    public nint O;
+    /// <summary>Gradient of the loss with respect to O, <see cref="ElementType"/> elements.</summary>
+    public nint DO;
+    /// <summary>Final LSE of the query rows, fp32, natural log; −inf for a row that saw no key.</summary>
+    public nint Lse;
+    /// <summary>D = rowsum(dO ∘ O), fp32, laid out like <see cref="Lse"/>.</summary>
+    public nint DSum;
+    /// <summary>dQ accumulator, fp32 (scale already applied).</summary>
+    public nint DQAccum;
+    /// <summary>dK accumulator, fp32 (scale already applied).</summary>
+    public nint DKAccum;
+    /// <summary>dV accumulator, fp32.</summary>
+    public nint DVAccum;
+
     /// <summary>O stride between batches.</summary>
     public long OBatchStride;
     /// <summary>O stride between rows.</summary>
@@ -96,14 +109,6 @@ public struct FlashBackwardParams
     /// <summary>DVAccum stride between heads.</summary>
     public long DVAccumHeadStride;
 
-    /// <summary>Batch size.</summary>
-    public int Batch;
-    /// <summary>Query heads.</summary>
-    public int Heads;
-    /// <summary>Key/value heads; <see cref="Heads"/> is a multiple of it.</summary>
-    public int KvHeads;
-    /// <summary>Head dimension, 1 to 256.</summary>
-    public int HeadDim;
     /// <summary>Query rows in this call.</summary>
     public int SeqLenQ;
     /// <summary>Key rows in this call.</summary>
