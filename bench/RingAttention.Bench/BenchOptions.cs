@@ -3,7 +3,7 @@ using RingAttention.Cpu;
 
 namespace RingAttention.Bench;
 
-/// <summary>The whole bench: FMA peak, kernel grid, PyTorch peer, ring overhead, memory per rank; files under --out.</summary>
+/// <summary>The whole bench: FMA peak, kernel grid, PyTorch peer, backward kernel (and its PyTorch peer), ring overhead, memory per rank; files under --out.</summary>
 [Verb("all", isDefault: true, HelpText = "Run every section and write JSON, Markdown and PNG plots under --out (the default).")]
 internal sealed class AllOptions
 {

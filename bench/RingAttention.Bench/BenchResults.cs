@@ -36,4 +36,8 @@ internal sealed record BenchResults(
     IReadOnlyList<RingResult> Ring,
     IReadOnlyList<MemoryResult> Memory,
     string LoadAtEnd,
-    double TotalSeconds);
+    double TotalSeconds)
+{
+    /// <summary>The backward kernel section (<see cref="BackwardSection.Empty"/> when it did not run).</summary>
+    public BackwardSection Backward { get; init; } = BackwardSection.Empty;
+}

@@ -20,36 +20,39 @@ internal sealed unsafe class KernelProblem : IDisposable
         options.Validate();
         Options = options;
         N = n;
-        int elementSize = ElementTypes.SizeOf(options.ElementType);
         long queryElements = (long)options.Batch * n * options.QueryRowElements;
         long keyElements = (long)options.Batch * n * options.KeyRowElements;
-        _q = Random(queryElements, seed);
-        _k = Random(keyElements, seed + 1);
-        _v = Random(keyElements, seed + 2);
+        _q = RandomBuffer(queryElements, options.ElementType, seed);
+        _k = RandomBuffer(keyElements, options.ElementType, seed + 1);
+        _v = RandomBuffer(keyElements, options.ElementType, seed + 2);
         _accumulator = HostBuffer.Allocate(queryElements * sizeof(float));
         _rowMax = HostBuffer.Allocate((long)options.Batch * options.Heads * n * sizeof(float));
         _rowSum = HostBuffer.Allocate((long)options.Batch * options.Heads * n * sizeof(float));
         _params = FlashForwardParams.ForContiguousTensors(options, n, n,
             _q.Address, _k.Address, _v.Address, _accumulator.Address, _rowMax.Address, _rowSum.Address);
+    }
 
-        HostBuffer Random(long elements, ulong stream)
+    /// <summary>
+    /// <paramref name="elements"/> values in <paramref name="type"/>, uniform on [-√3, √3] (unit variance, like the CLI's
+    /// normal inputs, at a fraction of the cost), from the stream <paramref name="stream"/>.
+    /// </summary>
+    public static HostBuffer RandomBuffer(long elements, ElementType type, ulong stream)
+    {
+        int elementSize = ElementTypes.SizeOf(type);
+        var buffer = HostBuffer.Allocate(elements * elementSize);
+        var random = new Random((int)(stream * 7919));
+        const int chunk = 1 << 16;
+        var values = new float[chunk];
+        for (long done = 0; done < elements; done += chunk)
         {
-            var buffer = HostBuffer.Allocate(elements * elementSize);
-            var random = new Random((int)(stream * 7919));
-            const int chunk = 1 << 16;
-            var values = new float[chunk];
-            for (long done = 0; done < elements; done += chunk)
+            int count = (int)Math.Min(chunk, elements - done);
+            for (int i = 0; i < count; i++)
             {
-                int count = (int)Math.Min(chunk, elements - done);
-                // Uniform on [-√3, √3]: unit variance, like the CLI's normal inputs, at a fraction of the cost.
-                for (int i = 0; i < count; i++)
-                {
-                    values[i] = (random.NextSingle() * 2f - 1f) * 1.7320508f;
-                }
-                StorageConversion.Narrow(values.AsSpan(0, count), options.ElementType, (byte*)buffer.Address + done * elementSize);
+                values[i] = (random.NextSingle() * 2f - 1f) * 1.7320508f;
             }
-            return buffer;
+            StorageConversion.Narrow(values.AsSpan(0, count), type, (byte*)buffer.Address + done * elementSize);
         }
+        return buffer;
     }
 
     public AttentionOptions Options { get; }

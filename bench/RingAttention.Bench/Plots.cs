@@ -2,7 +2,7 @@ using ScottPlot;
 
 namespace RingAttention.Bench;
 
-/// <summary>The PNG plots: kernel throughput by shape, ring overhead by P, memory per rank by N.</summary>
+/// <summary>The PNG plots: kernel throughput by shape (forward, then backward), ring overhead by P, memory per rank by N.</summary>
 internal static class Plots
 {
     private static readonly IPalette Palette = new ScottPlot.Palettes.Category10();
@@ -14,6 +14,10 @@ internal static class Plots
         if (results.Kernel.Count > 0)
         {
             written.Add(Save(KernelPlot(results), folder, "kernel.png", 1400, 560));
+        }
+        if (results.Backward.Kernel.Count > 0)
+        {
+            written.Add(Save(BackwardPlot.Create(results), folder, "backward.png", 1400, 560));
         }
         if (results.Ring.Count > 0)
         {

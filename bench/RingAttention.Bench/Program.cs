@@ -9,10 +9,11 @@ var parser = new Parser(settings =>
     settings.CaseInsensitiveEnumValues = true;
     settings.HelpWriter = Console.Error;
 });
-return parser.ParseArguments<AllOptions, KernelOptions, RingOptions>(args).MapResult(
+return parser.ParseArguments<AllOptions, KernelOptions, RingOptions, BackwardOptions>(args).MapResult(
     (AllOptions options) => RunAll(options),
     (KernelOptions options) => RunKernel(options),
     (RingOptions options) => RunRing(options),
+    (BackwardOptions options) => BackwardBench.RunOne(options, () => PrintMachine(MachineFacts.Describe())),
     _ => 2);
 
 static string CommandLine() => "dotnet run -c Release --project bench/RingAttention.Bench" +
@@ -80,6 +81,8 @@ static int RunAll(AllOptions options)
         Console.WriteLine($"peer     {p.Peer} fp32 N={p.N} H={p.Heads} D={p.HeadDim} causal={p.Causal,-5} threads={p.Threads}: {p.Seconds * 1e3,8:F1} ms {p.Gflops,6:F1} GFLOP/s");
     }
 
+    var backward = BackwardBench.Run(options, kernel, peaks, Console.WriteLine);
+
     var ring = RingBench.Run(options.Quick, options.Repeats, x => Console.WriteLine(
         $"ring     N={x.N} H={x.Heads} D={x.HeadDim} causal={x.Causal,-5} P={x.Ranks} {x.Layout,-10}: {x.Seconds:F3} s ({x.CpuSeconds:F3} CPU-s) {x.Gflops,6:F1} GFLOP/s " +
         (x.Ranks == 1 ? "(baseline)" : $"overhead {Report.Signed(x.OverheadPercent)}% (CPU time {Report.Signed(x.CpuOverheadPercent)}%)") +
@@ -98,6 +101,7 @@ static int RunAll(AllOptions options)
 
     var results = new BenchResults(CommandLine(), machine, finalPeaks, kernel, peers, peerResults, ring, memory,
         MachineFacts.LoadAverage(), clock.Elapsed.TotalSeconds);
+    results = results with { Backward = backward.WithPeaks(finalPeaks) };
     string markdown = Report.Markdown(results);
     Report.WriteJson(results, Path.Combine(options.Out, "results.json"));
     File.WriteAllText(Path.Combine(options.Out, "results.md"), markdown);

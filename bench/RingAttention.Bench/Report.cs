@@ -66,6 +66,8 @@ internal static class Report
             md.AppendLine();
         }
 
+        md.Append(BackwardReport.Markdown(r));
+
         if (r.Ring.Count > 0)
         {
             var first = r.Ring[0];

@@ -1,0 +1,164 @@
+using System.Runtime.InteropServices;
+
+namespace RingAttention.Kernels;
+
+/// <summary>
+/// Run-time arguments of one backward block-kernel call (and of its once-per-rank preprocess): the Q, K, V part is
+/// named field for field as in <see cref="FlashForwardParams"/>, followed by what the backward adds (flash-attention's
+/// <c>Flash_bwd_params</c>). Pointers are addresses the backend's kernels read, already offset to the first row of
+/// the query and key runs. Strides are in elements.
+/// <para>
+/// The call adds the contributions of its (query rows, key rows) pair to three fp32 accumulators that the caller
+/// keeps across calls: dQ into <see cref="DQAccum"/>, dK into <see cref="DKAccum"/>, dV into <see cref="DVAccum"/>.
+/// Probabilities are recomputed from the final <see cref="Lse"/> of the query rows (over every key they attend, not
+/// just this call's); a row whose LSE is −inf saw no key and contributes nothing. <see cref="DSum"/> holds
+/// D = rowsum(dO ∘ O), written once per rank by the preprocess from <see cref="DO"/> and <see cref="O"/>.
+/// </para>
+/// <para>
+/// The causal mask is the forward's: query row i is at <c>QPosStart + i·QPosStride</c>, key row j at
+/// <c>KPosStart + j·KPosStride</c>, and a key is visible when its position is at most the query's.
+/// </para>
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct FlashBackwardParams
+{
+    // The Q, K, V part every kernel kind shares (flash-attention's Qkv_params), in that part's field order.
+    /// <summary>Q, <see cref="ElementType"/> elements.</summary>
+    public nint Q;
+    /// <summary>K, <see cref="ElementType"/> elements.</summary>
+    public nint K;
+    /// <summary>V, <see cref="ElementType"/> elements.</summary>
+    public nint V;
+
+    /// <summary>Q stride between batches.</summary>
+    public long QBatchStride;
+    /// <summary>Q stride between rows.</summary>
+    public long QRowStride;
+    /// <summary>Q stride between heads.</summary>
+    public long QHeadStride;
+    /// <summary>K stride between batches.</summary>
+    public long KBatchStride;
+    /// <summary>K stride between rows.</summary>
+    public long KRowStride;
+    /// <summary>K stride between heads.</summary>
+    public long KHeadStride;
+    /// <summary>V stride between batches.</summary>
+    public long VBatchStride;
+    /// <summary>V stride between rows.</summary>
+    public long VRowStride;
+    /// <summary>V stride between heads.</summary>
+    public long VHeadStride;
+
+    /// <summary>Batch size.</summary>
+    public int Batch;
+    /// <summary>Query heads.</summary>
+    public int Heads;
+    /// <summary>Key/value heads; <see cref="Heads"/> is a multiple of it.</summary>
+    public int KvHeads;
+    /// <summary>Head dimension, 1 to 256.</summary>
+    public int HeadDim;
+
+    // The backward part (flash-attention's Flash_bwd_params).
+    /// <summary>Forward output O, <see cref="ElementType"/> elements (read by the preprocess only).</summary>
+    public nint O;
+    /// <summary>Gradient of the loss with respect to O, <see cref="ElementType"/> elements.</summary>
+    public nint DO;
+    /// <summary>Final LSE of the query rows, fp32, natural log; −inf for a row that saw no key.</summary>
+    public nint Lse;
+    /// <summary>D = rowsum(dO ∘ O), fp32, laid out like <see cref="Lse"/>.</summary>
+    public nint DSum;
+    /// <summary>dQ accumulator, fp32 (scale already applied).</summary>
+    public nint DQAccum;
+    /// <summary>dK accumulator, fp32 (scale already applied).</summary>
+    public nint DKAccum;
+    /// <summary>dV accumulator, fp32.</summary>
+    public nint DVAccum;
+
+    /// <summary>O stride between batches.</summary>
+    public long OBatchStride;
+    /// <summary>O stride between rows.</summary>
+    public long ORowStride;
+    /// <summary>O stride between heads.</summary>
+    public long OHeadStride;
+    /// <summary>LSE/DSum stride between batches (rows are contiguous).</summary>
+    public long StatBatchStride;
+    /// <summary>LSE/DSum stride between heads.</summary>
+    public long StatHeadStride;
+    /// <summary>dO stride between batches.</summary>
+    public long DOBatchStride;
+    /// <summary>dO stride between rows.</summary>
+    public long DORowStride;
+    /// <summary>dO stride between heads.</summary>
+    public long DOHeadStride;
+    /// <summary>DQAccum stride between batches.</summary>
+    public long DQAccumBatchStride;
+    /// <summary>DQAccum stride between rows.</summary>
+    public long DQAccumRowStride;
+    /// <summary>DQAccum stride between heads.</summary>
+    public long DQAccumHeadStride;
+    /// <summary>DKAccum stride between batches.</summary>
+    public long DKAccumBatchStride;
+    /// <summary>DKAccum stride between rows.</summary>
+    public long DKAccumRowStride;
+    /// <summary>DKAccum stride between heads.</summary>
+    public long DKAccumHeadStride;
+    /// <summary>DVAccum stride between batches.</summary>
+    public long DVAccumBatchStride;
+    /// <summary>DVAccum stride between rows.</summary>
+    public long DVAccumRowStride;
+    /// <summary>DVAccum stride between heads.</summary>
+    public long DVAccumHeadStride;
+
+    /// <summary>Query rows in this call.</summary>
+    public int SeqLenQ;
+    /// <summary>Key rows in this call.</summary>
+    public int SeqLenK;
+    /// <summary>Global position of query row 0.</summary>
+    public int QPosStart;
+    /// <summary>Global position step between query rows (at least 1).</summary>
+    public int QPosStride;
+    /// <summary>Global position of key row 0.</summary>
+    public int KPosStart;
+    /// <summary>Global position step between key rows (at least 1).</summary>
+    public int KPosStride;
+    /// <summary>Softmax scale applied to QKᵀ.</summary>
+    public float ScaleSoftmax;
+    /// <summary><see cref="ScaleSoftmax"/> · log2(e): scores enter exp2 in these units.</summary>
+    public float ScaleSoftmaxLog2;
+    /// <summary>Non-zero: apply the causal mask by position. Zero: every key is visible.</summary>
+    public int IsCausal;
+    /// <summary>Storage type of Q, K, V, O and dO (<see cref="RingAttention.ElementType"/> as int).</summary>
+    public int ElementType;
+
+    /// <summary>
+    /// One call over whole contiguous tensors shaped by <paramref name="options"/>: Q, O, dO and DQAccum
+    /// [batch, seqLenQ, heads, headDim], K, V, DKAccum and DVAccum [batch, seqLenK, kvHeads, headDim], LSE and DSum
+    /// [batch, heads, seqLenQ]; queries and keys at positions 0, 1, 2, … (adjust with <c>with</c>), masked when
+    /// <see cref="AttentionOptions.Causal"/>.
+    /// </summary>
+    public static FlashBackwardParams ForContiguousTensors(AttentionOptions options, int seqLenQ, int seqLenK,
+        nint q, nint k, nint v, nint o, nint dO, nint lse, nint dSum, nint dQAccum, nint dKAccum, nint dVAccum)
+    {
+        options.Validate();
+        int d = options.HeadDim;
+        long queryRow = options.QueryRowElements, keyRow = options.KeyRowElements;
+        float scale = options.EffectiveSoftmaxScale;
+        return new FlashBackwardParams
+        {
+            Q = q, K = k, V = v, O = o, DO = dO, Lse = lse, DSum = dSum, DQAccum = dQAccum, DKAccum = dKAccum, DVAccum = dVAccum,
+            QBatchStride = seqLenQ * queryRow, QRowStride = queryRow, QHeadStride = d,
+            KBatchStride = seqLenK * keyRow, KRowStride = keyRow, KHeadStride = d,
+            VBatchStride = seqLenK * keyRow, VRowStride = keyRow, VHeadStride = d,
+            OBatchStride = seqLenQ * queryRow, ORowStride = queryRow, OHeadStride = d,
+            StatBatchStride = (long)options.Heads * seqLenQ, StatHeadStride = seqLenQ,
+            DOBatchStride = seqLenQ * queryRow, DORowStride = queryRow, DOHeadStride = d,
+            DQAccumBatchStride = seqLenQ * queryRow, DQAccumRowStride = queryRow, DQAccumHeadStride = d,
+            DKAccumBatchStride = seqLenK * keyRow, DKAccumRowStride = keyRow, DKAccumHeadStride = d,
+            DVAccumBatchStride = seqLenK * keyRow, DVAccumRowStride = keyRow, DVAccumHeadStride = d,
+            Batch = options.Batch, Heads = options.Heads, KvHeads = options.EffectiveKvHeads, HeadDim = d,
+            SeqLenQ = seqLenQ, SeqLenK = seqLenK, QPosStart = 0, QPosStride = 1, KPosStart = 0, KPosStride = 1,
+            ScaleSoftmax = scale, ScaleSoftmaxLog2 = scale * MathF.Log2(MathF.E),
+            IsCausal = options.Causal ? 1 : 0, ElementType = (int)options.ElementType,
+        };
+    }
+}
