@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace RingAttention.Planning;
 
 /// <summary>The model's figures for one ring step (the slowest rank sets the step).</summary>
@@ -19,10 +21,11 @@ public readonly record struct StepPrediction(int Step, double MaxComputeSeconds,
 /// <param name="Layout">Layout name.</param>
 /// <param name="Ranks">P.</param>
 /// <param name="Direction">Forward or backward (modelled).</param>
-/// <param name="Steps">Per-step figures.</param>
+/// <param name="Steps">Per-step figures (left out of JSON: P entries per prediction).</param>
 /// <param name="IdealSeconds">One device with unlimited memory running the whole problem as one kernel call.</param>
 /// <param name="Flops">FLOPs of the pass (visible pairs × FLOPs per pair).</param>
-public sealed record PassPrediction(string Layout, int Ranks, PassDirection Direction, IReadOnlyList<StepPrediction> Steps, double IdealSeconds, double Flops)
+public sealed record PassPrediction(string Layout, int Ranks, PassDirection Direction,
+    [property: JsonIgnore] IReadOnlyList<StepPrediction> Steps, double IdealSeconds, double Flops)
 {
     /// <summary>Predicted pass time: the sum of the step times (the critical path).</summary>
     public double PassSeconds => Steps.Sum(s => s.StepSeconds);
