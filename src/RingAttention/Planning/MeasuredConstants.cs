@@ -68,25 +68,14 @@ public static partial class MeasuredConstants
         return device with { Throughput = new ScaledBackwardThroughput(new MeasuredThroughput(measurements, $"measured: {path}"), backwardRatio) };
     }
 
-    /// <summary>A measured link from a scaling run's MPI entries: total bytes sent ÷ total exchange seconds, per rank.</summary>
+    /// <summary>A measured link from a scaling run's file: its MPI bandwidth (bytes sent ÷ exchange time over its MPI runs).</summary>
     public static LinkSpec MpiLinkFromScalingResults(string path)
     {
-        using var document = ReadJson(path);
-        if (!document.RootElement.TryGetProperty("Runs", out var runs))
-        {
-            throw new InvalidInputException(path, $"{path}: expected a scaling results file with a \"Runs\" array, actual none");
-        }
-        double bytes = 0, seconds = 0;
-        foreach (var run in runs.EnumerateArray().Where(r => r.GetProperty("Mode").GetString() == "mpi"))
-        {
-            bytes += run.GetProperty("BytesSent").GetDouble();
-            seconds += run.TryGetProperty("ExchangeSeconds", out var exchange) && exchange.ValueKind == JsonValueKind.Number ? exchange.GetDouble() : 0;
-        }
-        if (bytes <= 0 || seconds <= 0)
-        {
-            throw new InvalidInputException(path, $"{path}: expected MPI runs with observed exchange times, actual none");
-        }
-        return new LinkSpec("mpi", "MPI on this machine (shared memory)", bytes / seconds, 0, Provenance.Measured, $"measured: {path} (bytes sent ÷ exchange time over its MPI runs)");
+        var file = ScalingComparison.Read(path);
+        double bytesPerSecond = file.MpiBytesPerSecond
+            ?? throw new InvalidInputException(path, $"{path}: expected MPI runs with observed exchange times, actual none (run the scaling bench with --modes mpi)");
+        return new LinkSpec("mpi", "MPI on this machine (shared memory)", bytesPerSecond, 0, Provenance.Measured,
+            $"measured: {path} (bytes sent ÷ exchange time over its MPI runs; {file.Machine})");
     }
 
     private static JsonDocument ReadJson(string path)
