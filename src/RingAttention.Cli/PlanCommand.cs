@@ -59,6 +59,22 @@ internal static class PlanCommand
         {
             device = MeasuredConstants.FromGpuSelfTestReport(options.GpuReport, device);
         }
+        if (options.KernelTflops is { } tflops)
+        {
+            Require(tflops > 0 && double.IsFinite(tflops), "--kernel-tflops", "a positive number", tflops);
+            Require(device.Throughput is DatasheetThroughput, "--kernel-tflops", "a datasheet device (not with --device cpu or --gpu-report)", device.Key);
+            var datasheet = (DatasheetThroughput)device.Throughput;
+            double forward = tflops * 1e12 / datasheet.PeakFlopsPerSecond;
+            device = device with
+            {
+                Throughput = datasheet with
+                {
+                    ForwardFraction = forward,
+                    BackwardFraction = forward * datasheet.BackwardFraction / datasheet.ForwardFraction,
+                    Source = $"{datasheet.Source}; forward kernel assumed at {tflops:G4} TFLOP/s (--kernel-tflops)",
+                },
+            };
+        }
         var link = string.Equals(options.Link, "mpi", StringComparison.OrdinalIgnoreCase)
             ? MeasuredConstants.MpiLinkFromScalingResults(options.ScalingResults)
             : HardwarePresets.Link(options.Link, device);

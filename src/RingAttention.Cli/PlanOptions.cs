@@ -84,6 +84,10 @@ public sealed class PlanOptions
     [Option("gpu-report", HelpText = "A launch/gpu-selftest.sh report: its measured bench-gpu TFLOP/s replace the device's datasheet figures.")]
     public string? GpuReport { get; set; }
 
+    /// <summary>Achieved forward kernel TFLOP/s replacing the preset's published-kernel fraction (for what-ifs such as FlashAttention-3).</summary>
+    [Option("kernel-tflops", HelpText = "Forward kernel TFLOP/s to assume instead of the preset's FlashAttention-2 figure (the backward keeps the preset's backward/forward ratio); e.g. the device's peak for Ring Attention's c >= F/B.")]
+    public double? KernelTflops { get; set; }
+
     /// <summary>A scaling run's JSON for --link mpi.</summary>
     [Option("scaling-results", Default = "bench/results/scaling.json", HelpText = "A scaling run's JSON, read for --link mpi (measured MPI bandwidth).")]
     public string ScalingResults { get; set; } = "bench/results/scaling.json";

@@ -26,6 +26,24 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void KernelTflopsAtPeakGivesRingAttentionsMinimumBlockSizes()
+    {
+        // Ring Attention's table assumes the A100's peak, F = 312e12, and MHA: c >= F/B.
+        // NVLink 3, B = 300e9: 1040 tokens (the paper's 1.0K); InfiniBand EDR, B = 12.5e9: 24960 (the paper's 24.5K).
+        foreach (var (link, tokens) in new[] { ("nvlink", 1040.0), ("ib-edr", 24960.0) })
+        {
+            var (exit, stdout, stderr) = Invoke("plan", "--seq", "65536", "--heads", "32", "--head-dim", "128", "--mask", "full", "--device", "a100",
+                "--link", link, "--ranks", "8", "--kernel-tflops", "312", "--json");
+            Assert.True(exit == 0, stderr);
+            using var json = JsonDocument.Parse(stdout);
+            var zigzag = json.RootElement.GetProperty("Overlap").EnumerateArray()
+                .Single(o => o.GetProperty("Layout").GetString() == "zigzag" && o.GetProperty("Direction").GetString() == "Forward");
+            Assert.Equal(tokens, zigzag.GetProperty("RequiredTokens").GetDouble(), 6);
+            Assert.Equal(link == "nvlink", zigzag.GetProperty("Hides").GetBoolean());
+        }
+    }
+
+    [Fact]
     public void TextReportNamesDatasheetValuesAndTheTenMillionQuestion()
     {
         var (exit, stdout, _) = Invoke("plan", "--seq", "10000000", "--heads", "40", "--kv-heads", "8", "--head-dim", "128", "--device", "b200");
