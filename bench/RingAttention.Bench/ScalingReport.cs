@@ -31,7 +31,7 @@ internal static class ScalingReport
         md.AppendLine("Measured constants (all cores, best of the repeats): " +
             string.Join("; ", f.Kernel.OrderBy(k => k.BlockRows).ThenBy(k => k.Causal).Select(k => $"{k.BlockRows} rows {(k.Causal ? "masked" : "unmasked")} {k.FlopsPerSecond / 1e9:F0} GFLOP/s")) +
             $"; in-process copy {f.CopyBytesPerSecond / 1e9:F1} GB/s" +
-            (f.MpiBytesPerSecond is { } mpi ? $"; MPI {mpi / 1e9:F2} GB/s (bytes sent ÷ exchange time, post to completion: a lower bound)" : "") + ".");
+            (f.MpiBytesPerSecond is { } mpi ? $"; MPI {mpi / 1e9:F2} GB/s (the fastest MPI run's bytes sent ÷ exchange time, post to completion: a lower bound)" : "") + ".");
         md.AppendLine();
         foreach (string scaling in f.Runs.Select(r => r.Scaling).Distinct())
         {

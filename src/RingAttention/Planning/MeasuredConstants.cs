@@ -7,7 +7,7 @@ namespace RingAttention.Planning;
 /// <summary>
 /// The model's constants read from this project's measurements: the bench's <c>results.json</c> (CPU kernel
 /// GFLOP/s by dtype, head_dim, causal and N), a scaling run's JSON (MPI link bandwidth: bytes sent ÷ exchange
-/// time) and a <c>launch/gpu-selftest.sh</c> report (its <c>bench-gpu</c> table: bf16 TFLOP/s by head_dim, N, causal).
+/// time, a lower bound) and a <c>launch/gpu-selftest.sh</c> report (its <c>bench-gpu</c> table: bf16 TFLOP/s by head_dim, N, causal).
 /// </summary>
 public static partial class MeasuredConstants
 {
@@ -68,14 +68,14 @@ public static partial class MeasuredConstants
         return device with { Throughput = new ScaledBackwardThroughput(new MeasuredThroughput(measurements, $"measured: {path}"), backwardRatio) };
     }
 
-    /// <summary>A measured link from a scaling run's file: its MPI bandwidth (bytes sent ÷ exchange time over its MPI runs).</summary>
+    /// <summary>A measured link from a scaling run's file: its MPI bandwidth (the fastest MPI run's bytes sent ÷ exchange time).</summary>
     public static LinkSpec MpiLinkFromScalingResults(string path)
     {
         var file = ScalingComparison.Read(path);
         double bytesPerSecond = file.MpiBytesPerSecond
             ?? throw new InvalidInputException(path, $"{path}: expected MPI runs with observed exchange times, actual none (run the scaling bench with --modes mpi)");
         return new LinkSpec("mpi", "MPI on this machine (shared memory)", bytesPerSecond, 0, Provenance.Measured,
-            $"measured: {path} (bytes sent ÷ exchange time over its MPI runs; {file.Machine})");
+            $"measured: {path} (fastest MPI run's bytes sent ÷ exchange time, a lower bound; {file.Machine})");
     }
 
     private static JsonDocument ReadJson(string path)

@@ -51,7 +51,7 @@ public sealed record ScalingRun(
 /// <param name="Load">Load average at the start and the end (other processes skew every figure).</param>
 /// <param name="Kernel">Kernel FLOP/s at the block sizes the runs use, on all cores (masked and not).</param>
 /// <param name="CopyBytesPerSecond">In-process copy bandwidth: the emulated ring's link.</param>
-/// <param name="MpiBytesPerSecond">MPI bandwidth: bytes sent ÷ exchange time over the MPI runs; null without MPI runs.</param>
+/// <param name="MpiBytesPerSecond">MPI bandwidth: the fastest MPI run's bytes sent ÷ exchange time (post to completion, so a lower bound); null without MPI runs.</param>
 /// <param name="Cores">Cores of the machine (MPI ranks share them).</param>
 /// <param name="Runs">The measured passes.</param>
 public sealed record ScalingFile(
