@@ -147,6 +147,14 @@ internal static class PlanCommand
             var best = plan.Predictions.Where(p => p.Ranks == plan.ChosenRanks && p.Layout == plan.RecommendedLayout).Single();
             Console.WriteLine($"  {plan.Layers} layers at P = {plan.ChosenRanks} ({plan.RecommendedLayout}): {Planner.Seconds(best.Seconds * plan.Layers)} of attention per pass");
         }
+        var chosen = plan.Predictions.Single(p => p.Ranks == plan.ChosenRanks && p.Layout == plan.RecommendedLayout);
+        foreach (var pass in new[] { chosen.Forward, chosen.Backward })
+        {
+            if (pass is not null)
+            {
+                PrintSteps(pass);
+            }
+        }
         Console.WriteLine();
         Console.WriteLine($"Use {plan.RecommendedLayout} at P = {plan.ChosenRanks}: {plan.Reason}");
         Console.WriteLine();
@@ -161,6 +169,25 @@ internal static class PlanCommand
                 : $"  {t.Device,-9} {Ranks(t.SmallestRanks),9} {t.Ranks,7} {t.Link,-13} {Planner.Seconds(p.Seconds),11} {p.Seconds * p.Ranks,12:F1} {p.Efficiency,10:P1}  {p.Bound}");
         }
         Console.WriteLine("  (datasheet devices; multiply by --layers for a whole model's attention)");
+    }
+
+    /// <summary>Which steps expose their exchange: every step for rings up to 16, a summary beyond.</summary>
+    private static void PrintSteps(PassPrediction pass)
+    {
+        string direction = pass.Direction == PassDirection.Backward ? "backward* (modelled)" : "forward";
+        Console.WriteLine();
+        Console.WriteLine($"Steps of {pass.Layout} at P = {pass.Ranks}, {direction}: exchange exposed at {pass.ExposedSteps} of {pass.Steps.Count} steps" +
+            (pass.ExposedSteps is > 0 and <= 16 ? $" ({string.Join(", ", pass.ExposedStepIndices)})" : ""));
+        if (pass.Steps.Count > 16)
+        {
+            return;
+        }
+        Console.WriteLine($"  {"step",4} {"busiest",10} {"least busy",10} {"exchange",10} {"exposed",10}");
+        foreach (var step in pass.Steps)
+        {
+            Console.WriteLine($"  {step.Step,4} {Planner.Seconds(step.MaxComputeSeconds),10} {Planner.Seconds(step.MinComputeSeconds),10} " +
+                $"{(step.TransferSeconds > 0 ? Planner.Seconds(step.TransferSeconds) : "-"),10} {(step.ExposesCommunication ? Planner.Seconds(step.ExposedSeconds) : "-"),10}");
+        }
     }
 
     private static string Ranks(int? ranks) => ranks?.ToString() ?? "none";

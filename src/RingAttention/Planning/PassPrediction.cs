@@ -42,6 +42,9 @@ public sealed record PassPrediction(string Layout, int Ranks, PassDirection Dire
     /// <summary>Steps whose exchange is exposed.</summary>
     public int ExposedSteps => Steps.Count(s => s.ExposesCommunication);
 
+    /// <summary>The indices of the steps whose exchange is exposed.</summary>
+    public IReadOnlyList<int> ExposedStepIndices => Steps.Where(s => s.ExposesCommunication).Select(s => s.Step).ToList();
+
     /// <summary>"bandwidth-bound" when exposed exchange is over 5% of the pass, else "compute-bound".</summary>
     public string Bound => ExposedSeconds > 0.05 * PassSeconds ? "bandwidth-bound" : "compute-bound";
 }
