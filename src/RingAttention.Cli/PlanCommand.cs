@@ -46,6 +46,8 @@ internal static class PlanCommand
         int kvHeads = options.KvHeads ?? options.Heads;
         Require(kvHeads >= 1 && options.Heads % kvHeads == 0, "--kv-heads", $"a divisor of --heads ({options.Heads})", kvHeads);
         Require(options.HeadDim is >= 1 and <= AttentionOptions.MaxHeadDim, "--head-dim", $"1 to {AttentionOptions.MaxHeadDim}", options.HeadDim);
+        Require(options.Window is null || options.Window >= 1, "--window", "at least 1", options.Window ?? 0);
+        Require(options.Window is null || options.Mask == PlanMask.Causal, "--window", "a causal mask (--mask causal)", "--mask full");
         Require(options.Layers >= 1, "--layers", "at least 1", options.Layers);
         Require(options.GpusPerNode >= 1, "--gpus-per-node", "at least 1", options.GpusPerNode);
         Require(options.MemoryFraction is > 0 and <= 1, "--memory-fraction", "a fraction in (0, 1]", options.MemoryFraction);
@@ -91,6 +93,7 @@ internal static class PlanCommand
             Link = link,
             InterNodeLink = interNode,
             Ranks = options.Ranks,
+            Window = options.Window,
             Backward = options.Backward,
             Layers = options.Layers,
             MemoryFraction = options.MemoryFraction,

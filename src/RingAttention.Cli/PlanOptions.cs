@@ -64,6 +64,10 @@ public sealed class PlanOptions
     [Option("ranks", HelpText = "Predict this P only (default: the smallest P that fits, and powers of two above it).")]
     public int? Ranks { get; set; }
 
+    /// <summary>Causal sliding window.</summary>
+    [Option("window", HelpText = "Causal sliding window W: each query sees its W most recent keys (itself included); the ring still passes every block.")]
+    public int? Window { get; set; }
+
     /// <summary>Include the backward pass (modelled).</summary>
     [Option("backward", Default = false, HelpText = "Include the backward pass (modelled: 2.5x forward FLOPs, K/V plus fp32 dK/dV travel).")]
     public bool Backward { get; set; }

@@ -16,12 +16,12 @@ public sealed class CostModel(DeviceSpec device, LinkSpec link)
     /// <summary>The link between neighbouring ranks.</summary>
     public LinkSpec Link { get; } = link;
 
-    /// <summary>Predicts one pass of <paramref name="layout"/> over <paramref name="ranks"/> ranks.</summary>
-    public PassPrediction Predict(AttentionOptions options, int sequenceLength, LayoutKind layout, int ranks, PassDirection direction)
+    /// <summary>Predicts one pass of <paramref name="layout"/> over <paramref name="ranks"/> ranks (optionally with a causal sliding window).</summary>
+    public PassPrediction Predict(AttentionOptions options, int sequenceLength, LayoutKind layout, int ranks, PassDirection direction, int? window = null)
     {
         options.Validate();
-        var work = StepWork.Derive(SequenceLayouts.Create(layout, sequenceLength, ranks), options.Causal);
-        var single = StepWork.Derive(SequenceLayouts.Create(LayoutKind.Contiguous, sequenceLength, 1), options.Causal);
+        var work = StepWork.Derive(SequenceLayouts.Create(layout, sequenceLength, ranks), options.Causal, window);
+        var single = StepWork.Derive(SequenceLayouts.Create(LayoutKind.Contiguous, sequenceLength, 1), options.Causal, window);
         double ideal = Compute(options, single.At(0, 0), direction);
         return Predict(options, work, direction, ideal);
     }

@@ -23,6 +23,9 @@ public sealed record PlanRequest
     /// <summary>A fixed P to predict; null predicts the smallest fitting P and powers of two above it.</summary>
     public int? Ranks { get; init; }
 
+    /// <summary>A causal sliding window (keys per query, the query's own included); null for none.</summary>
+    public int? Window { get; init; }
+
     /// <summary>Include the backward pass (modelled) in predictions, memory fit and the recommendation.</summary>
     public bool Backward { get; init; }
 

@@ -18,6 +18,7 @@ public static class Planner
         options.Validate();
         Guard.AtLeast(request.SequenceLength, 1);
         Guard.AtLeast(request.Layers, 1);
+        Guard.That(request.Window is null || (options.Causal && request.Window >= 1), nameof(request.Window), "null, or at least 1 with a causal mask", request.Window);
         Guard.That(request.MemoryFraction is > 0 and <= 1, nameof(request.MemoryFraction), "a fraction in (0, 1]", request.MemoryFraction);
         var direction = request.Backward ? PassDirection.Backward : PassDirection.Forward;
         var layout = DefaultLayout(options);
@@ -30,26 +31,26 @@ public static class Planner
 
         var model = new CostModel(request.Device, request.Link);
         var candidates = request.Ranks is { } fixedRanks ? [fixedRanks] : CandidateRanks(chosen, request.SequenceLength);
-        var predictions = candidates.SelectMany(p => request.Layouts.Select(kind => Predict(model, options, request.SequenceLength, kind, p, request.Backward))).ToList();
+        var predictions = candidates.SelectMany(p => request.Layouts.Select(kind => Predict(model, options, request.SequenceLength, kind, p, request.Backward, request.Window))).ToList();
         var overlap = request.Layouts.SelectMany(kind =>
         {
-            var work = StepWork.Derive(SequenceLayouts.Create(kind, request.SequenceLength, chosen), options.Causal);
+            var work = StepWork.Derive(SequenceLayouts.Create(kind, request.SequenceLength, chosen), options.Causal, request.Window);
             return new[] { PassDirection.Forward, PassDirection.Backward }.Select(d => OverlapCondition.For(options, work, d, model));
         }).ToList();
         var memory = candidates.Select(p => MemoryModel.PerRank(options, request.SequenceLength, layout, p)).ToList();
         var atChosen = predictions.Where(p => p.Ranks == chosen).ToList();
-        var (recommended, reason) = Recommend(options, atChosen);
+        var (recommended, reason) = Recommend(options, request.Window, atChosen);
         return new Plan(
-            Describe(options, request.SequenceLength), request.Device.Name, request.Device.Throughput.Source, request.Device.Throughput.Provenance,
+            Describe(options, request.SequenceLength, request.Window), request.Device.Name, request.Device.Throughput.Source, request.Device.Throughput.Provenance,
             request.Link.Name, request.Link.Source, request.Layers, budget, forwardRanks, backwardRanks, chosen, memory, overlap, predictions,
             recommended, reason, TenMillion(request));
     }
 
-    /// <summary>Predicts one layout at one P, forward and (when asked) backward.</summary>
-    public static LayoutPrediction Predict(CostModel model, AttentionOptions options, int sequenceLength, LayoutKind kind, int ranks, bool backward)
+    /// <summary>Predicts one layout at one P, forward and (when asked) backward, optionally with a causal sliding window.</summary>
+    public static LayoutPrediction Predict(CostModel model, AttentionOptions options, int sequenceLength, LayoutKind kind, int ranks, bool backward, int? window = null)
     {
-        var work = StepWork.Derive(SequenceLayouts.Create(kind, sequenceLength, ranks), options.Causal);
-        var single = StepWork.Derive(SequenceLayouts.Create(LayoutKind.Contiguous, sequenceLength, 1), options.Causal);
+        var work = StepWork.Derive(SequenceLayouts.Create(kind, sequenceLength, ranks), options.Causal, window);
+        var single = StepWork.Derive(SequenceLayouts.Create(LayoutKind.Contiguous, sequenceLength, 1), options.Causal, window);
         PassPrediction Pass(PassDirection d) => model.Predict(options, work, d, model.Compute(options, single.At(0, 0), d));
         return new LayoutPrediction(work.Layout.Name, ranks, Pass(PassDirection.Forward), backward ? Pass(PassDirection.Backward) : null);
     }
@@ -72,13 +73,15 @@ public static class Planner
     }
 
     /// <summary>The fastest layout at the chosen P, and why; ties (within 1%) go to the simplest layout.</summary>
-    private static (string Layout, string Reason) Recommend(AttentionOptions options, IReadOnlyList<LayoutPrediction> atChosen)
+    private static (string Layout, string Reason) Recommend(AttentionOptions options, int? window, IReadOnlyList<LayoutPrediction> atChosen)
     {
         double best = atChosen.Min(p => p.Seconds);
         // Listed contiguous, zigzag, striped: the first within 1% of the best is the simplest that is as fast.
         var pick = atChosen.First(p => p.Seconds <= best * 1.01);
         string others = string.Join(", ", atChosen.Where(p => p != pick).Select(p => $"{p.Layout} {Signed(100 * (p.Seconds / pick.Seconds - 1))}%"));
-        string why = !options.Causal
+        string why = window is not null
+            ? "sliding window: the ring still passes every block, so the exchange stays while compute shrinks to the window; the layout whose busiest rank computes least wins"
+            : !options.Causal
             ? "without a mask every layout does the same work per step; contiguous keeps each rank's rows in one run (simplest, contiguous file reads)"
             : pick.Layout switch
             {
@@ -108,16 +111,16 @@ public static class Planner
             }
             int ranks = p <= request.GpusPerNode ? p : (p + request.GpusPerNode - 1) / request.GpusPerNode * request.GpusPerNode;
             var link = ranks <= request.GpusPerNode ? intraNode : request.InterNodeLink ?? HardwarePresets.Link("ib-ndr", device);
-            var prediction = Predict(new CostModel(device, link), options, TenMillionTokens, layout, ranks, request.Backward);
+            var prediction = Predict(new CostModel(device, link), options, TenMillionTokens, layout, ranks, request.Backward, request.Window);
             answers.Add(new TenMillionAnswer(device.Key, smallest, ranks, link.Key, prediction));
         }
         return answers;
     }
 
     /// <summary>The problem in one line.</summary>
-    public static string Describe(AttentionOptions options, int sequenceLength) =>
+    public static string Describe(AttentionOptions options, int sequenceLength, int? window = null) =>
         $"N={sequenceLength} batch={options.Batch} heads={options.Heads} kv_heads={options.EffectiveKvHeads} head_dim={options.HeadDim} " +
-        $"dtype={ElementTypes.ShortName(options.ElementType)} causal={options.Causal}";
+        $"dtype={ElementTypes.ShortName(options.ElementType)} causal={options.Causal}{(window is { } w ? $" window={w}" : "")}";
 
     /// <summary>Seconds in a readable unit (µs, ms, s, min, h).</summary>
     public static string Seconds(double seconds) => seconds switch

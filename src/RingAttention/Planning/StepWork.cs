@@ -19,13 +19,16 @@ public sealed class StepWork
 {
     private readonly RankStepWork[][] _work;
 
-    private StepWork(ISequenceLayout layout, bool causal, RankStepWork[][] work) => (Layout, Causal, _work) = (layout, causal, work);
+    private StepWork(ISequenceLayout layout, bool causal, int? window, RankStepWork[][] work) => (Layout, Causal, Window, _work) = (layout, causal, window, work);
 
     /// <summary>The layout the work was derived from.</summary>
     public ISequenceLayout Layout { get; }
 
     /// <summary>Whether the mask is causal.</summary>
     public bool Causal { get; }
+
+    /// <summary>The causal sliding window (keys per query), or null for none.</summary>
+    public int? Window { get; }
 
     /// <summary>Steps in the pass (= P).</summary>
     public int Steps => _work.Length;
@@ -36,12 +39,17 @@ public sealed class StepWork
     /// <summary>Every rank's work at step <paramref name="step"/>.</summary>
     public IReadOnlyList<RankStepWork> Step(int step) => _work[step];
 
-    /// <summary>Visible pairs over all steps and ranks (N² when not causal, N(N+1)/2 when causal).</summary>
+    /// <summary>Visible pairs over all steps and ranks (N² when not causal, N(N+1)/2 when causal, fewer with a window).</summary>
     public long TotalPairs => _work.Sum(step => step.Sum(w => w.Pairs));
 
-    /// <summary>Derives the work of every (step, rank) from the ring schedule of <paramref name="layout"/>.</summary>
-    public static StepWork Derive(ISequenceLayout layout, bool causal)
+    /// <summary>
+    /// Derives the work of every (step, rank) from the ring schedule of <paramref name="layout"/>. With a causal
+    /// sliding <paramref name="window"/> the ring still visits every block (this runtime skips none), but only the
+    /// pairs inside the window are computed; a pair the window cuts counts as masked.
+    /// </summary>
+    public static StepWork Derive(ISequenceLayout layout, bool causal, int? window = null)
     {
+        Guard.That(window is null || (causal && window >= 1), nameof(window), "null, or at least 1 with a causal mask", window);
         int ranks = layout.Ranks;
         var work = new RankStepWork[ranks][];
         for (int step = 0; step < ranks; step++)
@@ -52,8 +60,8 @@ public sealed class StepWork
                 long unmasked = 0, masked = 0;
                 foreach (var pair in RingSchedule.Pairs(layout, rank, step, causal))
                 {
-                    long visible = VisibleKeyCount.Of(pair, causal);
-                    if (pair.Masked)
+                    long visible = VisibleKeyCount.Of(pair, causal, window);
+                    if (pair.Masked || (window is not null && visible != VisibleKeyCount.Of(pair, causal)))
                     {
                         masked += visible;
                     }
@@ -66,6 +74,6 @@ public sealed class StepWork
                 work[step][rank] = new RankStepWork(unmasked, masked, layout.LocalLength(rank), incoming);
             }
         }
-        return new StepWork(layout, causal, work);
+        return new StepWork(layout, causal, window, work);
     }
 }

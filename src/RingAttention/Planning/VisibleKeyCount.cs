@@ -10,6 +10,21 @@ namespace RingAttention.Planning;
 /// </summary>
 public static class VisibleKeyCount
 {
+    /// <summary>
+    /// Visible pairs of <paramref name="pair"/>: all of them when not causal; with a causal sliding
+    /// <paramref name="window"/> W, query q sees only keys in (q − W, q]: the keys ≤ q minus the keys ≤ q − W.
+    /// </summary>
+    public static long Of(BlockPair pair, bool causal, int? window)
+    {
+        long visible = Of(pair, causal);
+        if (!causal || window is not { } w)
+        {
+            return visible;
+        }
+        var shifted = pair with { Query = pair.Query with { GlobalStart = pair.Query.GlobalStart - w } };
+        return visible - Of(shifted, causal);
+    }
+
     /// <summary>Visible pairs of <paramref name="pair"/>: all of them when not causal.</summary>
     public static long Of(BlockPair pair, bool causal)
     {

@@ -35,6 +35,41 @@ public sealed class CostModelTests
         }
     }
 
+    [Theory]
+    [InlineData(LayoutKind.Contiguous)]
+    [InlineData(LayoutKind.Zigzag)]
+    [InlineData(LayoutKind.Striped)]
+    public void WindowedCountsEqualARowByRowCount(LayoutKind kind)
+    {
+        foreach (var (n, p, window) in new[] { (64, 4, 1), (257, 3, 17), (1000, 8, 100), (1000, 5, 999), (96, 6, 5000) })
+        {
+            var layout = SequenceLayouts.Create(kind, n, p);
+            var work = StepWork.Derive(layout, causal: true, window);
+            for (int step = 0; step < p; step++)
+            {
+                for (int rank = 0; rank < p; rank++)
+                {
+                    // Row by row: query q sees key k when q − window < k ≤ q.
+                    long expected = 0;
+                    foreach (int q in Positions(layout, rank))
+                    {
+                        expected += Positions(layout, RingSchedule.SourceRank(rank, step, p)).Count(k => k <= q && k > q - window);
+                    }
+                    Assert.Equal(expected, work.At(step, rank).Pairs);
+                }
+            }
+        }
+        // Hand count: N = 8, window 2: query 0 sees 1 key, queries 1..7 see 2 → 15 pairs; over P = 2 contiguous ranks,
+        // rank 1 at step 1 (queries 4..7 against keys 0..3) computes only (4, 3): 1 pair.
+        var small = StepWork.Derive(SequenceLayouts.Create(LayoutKind.Contiguous, 8, 2), causal: true, window: 2);
+        Assert.Equal(15, small.TotalPairs);
+        Assert.Equal(1, small.At(1, 1).Pairs);
+        Assert.Equal(1, small.At(1, 1).MaskedPairs);
+    }
+
+    private static IEnumerable<int> Positions(ISequenceLayout layout, int rank) =>
+        layout.Segments(rank).SelectMany(s => Enumerable.Range(0, s.Count).Select(s.GlobalAt));
+
     [Fact]
     public void TwoRanksWithoutMaskExposeTheFirstExchange()
     {

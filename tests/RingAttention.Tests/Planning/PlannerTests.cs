@@ -44,6 +44,20 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void ASmallWindowMakesTheRingBandwidthBound()
+    {
+        // 4096-token window on 1M tokens over 8 H100s: each rank computes ~c·W pairs, not c²/2, but the ring still
+        // moves every K/V block, so the exchange shows.
+        var (exit, stdout, stderr) = Invoke("plan", "--seq", "1048576", "--heads", "64", "--kv-heads", "8", "--head-dim", "128",
+            "--ranks", "8", "--window", "4096", "--link", "ib-ndr", "--json");
+        Assert.True(exit == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var zigzag = json.RootElement.GetProperty("Predictions").EnumerateArray().Single(p => p.GetProperty("Layout").GetString() == "zigzag");
+        Assert.Equal("bandwidth-bound", zigzag.GetProperty("Bound").GetString());
+        Assert.Contains("window=4096", json.RootElement.GetProperty("Problem").GetString());
+    }
+
+    [Fact]
     public void TextReportNamesDatasheetValuesAndTheTenMillionQuestion()
     {
         var (exit, stdout, _) = Invoke("plan", "--seq", "10000000", "--heads", "40", "--kv-heads", "8", "--head-dim", "128", "--device", "b200");
@@ -58,6 +72,7 @@ public sealed class PlannerTests
     [InlineData("--link", "smoke-signals", "--link: expected nvlink or one of")]
     [InlineData("--kv-heads", "3", "--kv-heads: expected a divisor of --heads (8), actual 3")]
     [InlineData("--memory-fraction", "1.5", "--memory-fraction: expected a fraction in (0, 1], actual 1.5")]
+    [InlineData("--window", "0", "--window: expected at least 1, actual 0")]
     public void BadValuesExitWithUsageErrorNamingTheOption(string option, string value, string message)
     {
         var (exit, _, stderr) = Invoke("plan", "--seq", "4096", "--heads", "8", "--head-dim", "64", option, value);
