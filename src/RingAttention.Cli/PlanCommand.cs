@@ -118,7 +118,7 @@ internal static class PlanCommand
         Console.WriteLine($"backward {(options.Backward ? "included" : "not included (--backward)")}; this runtime has no backward ring yet: every backward figure is MODELLED");
         Console.WriteLine();
         Console.WriteLine($"Memory per rank, one attention layer, busiest rank ({(options.Mask == PlanMask.Causal ? "zigzag" : "contiguous")}); budget {Gb(plan.BudgetBytes)} " +
-            $"({options.MemoryFraction:P0} of the device):");
+            $"({options.MemoryFraction:P0} of the device; {plan.DeviceMemorySource}):");
         Console.WriteLine($"  smallest P that fits: forward {Ranks(plan.SmallestForwardRanks)}, forward+backward {Ranks(plan.SmallestForwardBackwardRanks)} (modelled)");
         Console.WriteLine($"  {"P",6} {"rows/rank",11} {"forward",11} {"fwd+bwd",11} {"decode K/V cache",17}");
         foreach (var m in plan.Memory)

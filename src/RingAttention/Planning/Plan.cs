@@ -34,6 +34,7 @@ public sealed record TenMillionAnswer(string Device, int? SmallestRanks, int? Ra
 /// <param name="LinkSource">Where the link's figures come from.</param>
 /// <param name="Layers">Layers per pass.</param>
 /// <param name="BudgetBytes">Device memory × memory fraction: what one layer's attention tensors may use.</param>
+/// <param name="DeviceMemorySource">Where the device memory figure comes from.</param>
 /// <param name="SmallestForwardRanks">Smallest P whose forward fits; null when none does.</param>
 /// <param name="SmallestForwardBackwardRanks">Smallest P whose forward and backward fit (modelled); null when none does.</param>
 /// <param name="ChosenRanks">P the recommendation is made for.</param>
@@ -44,7 +45,7 @@ public sealed record TenMillionAnswer(string Device, int? SmallestRanks, int? Ra
 /// <param name="Reason">Why.</param>
 /// <param name="TenMillion">The ten-million-token question per preset device.</param>
 public sealed record Plan(
-    string Problem, string Device, string DeviceSource, Provenance DeviceProvenance, string Link, string LinkSource, int Layers, double BudgetBytes,
+    string Problem, string Device, string DeviceSource, Provenance DeviceProvenance, string Link, string LinkSource, int Layers, double BudgetBytes, string DeviceMemorySource,
     int? SmallestForwardRanks, int? SmallestForwardBackwardRanks, int ChosenRanks, IReadOnlyList<RankMemory> Memory,
     IReadOnlyList<OverlapCondition> Overlap, IReadOnlyList<LayoutPrediction> Predictions, string RecommendedLayout, string Reason,
     IReadOnlyList<TenMillionAnswer> TenMillion);

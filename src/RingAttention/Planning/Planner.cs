@@ -42,7 +42,7 @@ public static class Planner
         var (recommended, reason) = Recommend(options, request.Window, atChosen);
         return new Plan(
             Describe(options, request.SequenceLength, request.Window), request.Device.Name, request.Device.Throughput.Source, request.Device.Throughput.Provenance,
-            request.Link.Name, request.Link.Source, request.Layers, budget, forwardRanks, backwardRanks, chosen, memory, overlap, predictions,
+            request.Link.Name, request.Link.Source, request.Layers, budget, request.Device.MemorySource, forwardRanks, backwardRanks, chosen, memory, overlap, predictions,
             recommended, reason, TenMillion(request));
     }
 
