@@ -3,17 +3,19 @@ using CommandLine;
 using RingAttention;
 using RingAttention.Bench;
 using RingAttention.Cpu;
+using RingAttention.Planning;
 
 var parser = new Parser(settings =>
 {
     settings.CaseInsensitiveEnumValues = true;
     settings.HelpWriter = Console.Error;
 });
-return parser.ParseArguments<AllOptions, KernelOptions, RingOptions, BackwardOptions>(args).MapResult(
+return parser.ParseArguments<AllOptions, KernelOptions, RingOptions, BackwardOptions, ScalingOptions>(args).MapResult(
     (AllOptions options) => RunAll(options),
     (KernelOptions options) => RunKernel(options),
     (RingOptions options) => RunRing(options),
     (BackwardOptions options) => BackwardBench.RunOne(options, () => PrintMachine(MachineFacts.Describe())),
+    (ScalingOptions options) => RunScaling(options),
     _ => 2);
 
 static string CommandLine() => "dotnet run -c Release --project bench/RingAttention.Bench" +
@@ -139,5 +141,32 @@ static int RunRing(RingOptions options)
         (x.Ranks == 1 ? "(baseline)" : $"overhead {Report.Signed(x.OverheadPercent)}% (CPU time {Report.Signed(x.CpuOverheadPercent)}%)") +
         $", {x.KernelCalls} kernel calls, exposed wait {x.ExposedWaitSeconds:F3} s"), options.Threads);
     Console.WriteLine($"load     {MachineFacts.LoadAverage()}");
+    return 0;
+}
+
+static int RunScaling(ScalingOptions options)
+{
+    if (options.Backward)
+    {
+        Console.Error.WriteLine("--backward: the runtime has no backward ring yet (issue 12); scaling measures the forward pass only.");
+        return 2;
+    }
+    if (options.Repeats < 1 || options.SequenceLength < 1 || options.TokensPerRank < 1 || options.Ranks.Any(p => p < 1))
+    {
+        Console.Error.WriteLine($"--repeats, --seq, --tokens-per-rank, --ranks: expected at least 1, actual {options.Repeats}, {options.SequenceLength}, {options.TokensPerRank}, {string.Join(',', options.Ranks)}.");
+        return 2;
+    }
+    var machine = MachineFacts.Describe();
+    PrintMachine(machine);
+    Directory.CreateDirectory(options.Out);
+    var file = ScalingBench.Run(options, CommandLine(), machine, Console.WriteLine);
+    string json = Path.Combine(options.Out, "scaling.json");
+    ScalingComparison.Write(file, json);
+    string markdown = ScalingReport.Markdown(file);
+    File.WriteAllText(Path.Combine(options.Out, "scaling.md"), markdown);
+    var plots = ScalingPlots.Write(file, options.Out);
+    Console.WriteLine();
+    Console.WriteLine(markdown);
+    Console.WriteLine($"wrote    {json}, scaling.md, {string.Join(", ", plots)}");
     return 0;
 }

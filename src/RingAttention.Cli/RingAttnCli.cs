@@ -18,6 +18,7 @@ internal static class RingAttnCli
         CommandVerb.Of<InfoOptions>(InfoCommand.Execute),
         CommandVerb.Of<SelfTestOptions>(GpuCommands.SelfTest),
         CommandVerb.Of<BenchGpuOptions>(GpuCommands.BenchGpu),
+        CommandVerb.Of<PlanOptions>(PlanCommand.Execute),
     ];
 
     public static int Run(string[] args)
