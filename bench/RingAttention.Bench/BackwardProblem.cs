@@ -74,7 +74,7 @@ internal sealed unsafe class BackwardProblem : IDisposable
         backend.Fill(rowSum, 0, rows, 0f);
         backend.Forward(FlashForwardParams.ForContiguousTensors(Options, N, N, _q.Address, _k.Address, _v.Address, oAccum.Address,
             rowMax.Address, rowSum.Address));
-        backend.Finalize(new FlashFinalizeParams
+        backend.FinishRows(new FlashFinalizeParams
         {
             OAccum = oAccum.Address, RowMax = rowMax.Address, RowSum = rowSum.Address, O = _o.Address, Lse = _lse.Address,
             Batch = Options.Batch, Heads = Options.Heads, HeadDim = Options.HeadDim, SeqLenQ = N, ElementType = (int)Options.ElementType,
