@@ -22,7 +22,7 @@ else
     g++ "${flags[@]}" -shared -Wl,-soname,libcuda.so.1 "$here/src/cuda_shim.cpp" "$build/module_builder.o" -o "$build/libcuda.so.1" -ldl -lpthread
     g++ "${flags[@]}" -shared -Wl,-soname,libnvrtc-softgpu.so "$here/src/nvrtc_shim.cpp" "$build/module_builder.o" -o "$build/libnvrtc-softgpu.so" -ldl -lpthread
     if [[ -f "$here/src/nccl_shim.cpp" ]]; then
-        g++ "${flags[@]}" -shared -Wl,-soname,libnccl.so.2 "$here/src/nccl_shim.cpp" -o "$build/libnccl.so.2" -ldl -lpthread -lrt
+        g++ "${flags[@]}" -shared -Wl,-soname,libnccl.so.2 -Wl,-rpath,"\$ORIGIN" "$here/src/nccl_shim.cpp" -o "$build/libnccl.so.2" -L"$build" -l:libcuda.so.1 -ldl -lpthread
     fi
     g++ "${flags[@]}" "$here/tests/ptx_semantics_test.cpp" "$build/libsoftgpu-runtime.a" -o "$build/ptx_semantics_test"
     echo "$digest" > "$stamp"

@@ -2,19 +2,23 @@
 // engine on the CPU. It answers only when RINGATTN_SOFTWARE_GPU=1 (otherwise cuInit fails with a sentence saying
 // what it is), so putting its folder on LD_LIBRARY_PATH by mistake on a GPU host never passes it off as the GPU.
 //
-// Model: SOFTGPU_DEVICES devices (default 8; SOFTGPU_ARCH sets the compute capability, default 80) with one primary
+// Model: SOFTGPU_DEVICES devices (default 8, filtered by CUDA_VISIBLE_DEVICES; SOFTGPU_ARCH sets the compute capability, default 80) with one primary
 // context each; device memory is host memory, every allocation placed against a PROT_NONE guard page (its end
 // rounded up to 16 bytes) with another guard page before it; copies and memsets check that their ranges lie inside
 // one allocation. Streams execute in order and eagerly, at enqueue time (a legal schedule of every stream/event
-// program: it cannot show a missing cross-stream wait, the engine's race detector covers the kernels themselves);
-// events record a host clock. A kernel failure (race, deadlock, out-of-bounds access) is sticky as on a GPU: the
+// program: it cannot show a missing cross-stream wait, the engine's race detector covers the kernels themselves),
+// except work the NCCL shim runs for a stream (a receive waits for its peer): events recorded after it complete
+// when it does, and later work on the stream or on a stream waiting for such an event waits for it; events record
+// a host clock. A kernel failure (race, deadlock, out-of-bounds access) is sticky as on a GPU: the
 // launch returns CUDA_ERROR_LAUNCH_FAILED or CUDA_ERROR_ILLEGAL_ADDRESS, and so does every later call; the engine's
 // sentence is in cuGetErrorString's text and on stderr.
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdarg>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +27,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "module_builder.h"
 
@@ -52,10 +57,14 @@ struct Allocation {
     size_t bytes;
 };
 
+struct Stream;
+
 struct Event {
     unsigned flags;
     bool recorded = false;
     std::chrono::steady_clock::time_point time;
+    Stream* stream = nullptr;
+    uint64_t ticket = 0;  // complete when stream->finished reaches it
 };
 
 struct Function {
@@ -65,9 +74,19 @@ struct Function {
     int max_dynamic_shared = 48 * 1024;
 };
 
+// Work another library (the NCCL shim) runs on a stream's behalf, in order: `begun` tickets handed out, `finished`
+// completed. Everything else on a stream runs at enqueue time, after waiting for the stream's outstanding tickets.
 struct Stream {
     unsigned flags;
+    std::atomic<uint64_t> begun{0};
+    std::atomic<uint64_t> finished{0};
 };
+
+void wait_for(const Stream* stream, uint64_t ticket) {
+    while (stream->finished.load(std::memory_order_acquire) < ticket) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+}
 
 std::recursive_mutex mutex;
 bool initialised = false;
@@ -89,7 +108,35 @@ int env_int(const char* name, int fallback) {
     const char* text = std::getenv(name);
     return text && *text ? std::atoi(text) : fallback;
 }
-int device_count() { return std::max(1, std::min(64, env_int("SOFTGPU_DEVICES", 8))); }
+int physical_devices() { return std::max(1, std::min(64, env_int("SOFTGPU_DEVICES", 8))); }
+
+// The devices this process sees: CUDA_VISIBLE_DEVICES (a comma-separated list of ordinals; the list stops at the
+// first invalid entry, as with the driver) picks and orders them; each ordinal maps to a physical device.
+const std::vector<int>& visible_devices() {
+    static const std::vector<int> devices = [] {
+        std::vector<int> list;
+        const char* text = std::getenv("CUDA_VISIBLE_DEVICES");
+        if (text == nullptr) {
+            for (int d = 0; d < physical_devices(); ++d) list.push_back(d);
+            return list;
+        }
+        std::string entries(text);
+        size_t start = 0;
+        while (start <= entries.size()) {
+            size_t comma = entries.find(',', start);
+            std::string entry = entries.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            char* end = nullptr;
+            long value = std::strtol(entry.c_str(), &end, 10);
+            if (entry.empty() || *end != '\0' || value < 0 || value >= physical_devices()) break;
+            list.push_back((int)value);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+        return list;
+    }();
+    return devices;
+}
+int device_count() { return (int)visible_devices().size(); }
 int architecture() { return env_int("SOFTGPU_ARCH", 80); }
 size_t total_memory() { return (size_t)env_int("SOFTGPU_MEMORY_MIB", 16384) << 20; }
 int shared_optin() { return architecture() >= 90 ? 232448 : 166912; }
@@ -144,6 +191,7 @@ EXPORT int cuGetErrorName(int error, const char** name) {
         case InvalidValue: *name = "CUDA_ERROR_INVALID_VALUE"; break;
         case OutOfMemory: *name = "CUDA_ERROR_OUT_OF_MEMORY"; break;
         case NotInitialized: *name = "CUDA_ERROR_NOT_INITIALIZED"; break;
+        case 100: *name = "CUDA_ERROR_NO_DEVICE"; break;
         case InvalidDevice: *name = "CUDA_ERROR_INVALID_DEVICE"; break;
         case InvalidImage: *name = "CUDA_ERROR_INVALID_IMAGE"; break;
         case InvalidContext: *name = "CUDA_ERROR_INVALID_CONTEXT"; break;
@@ -170,6 +218,7 @@ EXPORT int cuGetErrorString(int error, const char** text) {
         case InvalidValue: *text = "invalid argument"; break;
         case OutOfMemory: *text = "out of memory"; break;
         case NotInitialized: *text = "initialization error"; break;
+        case 100: *text = "no CUDA-capable device is detected"; break;
         case InvalidDevice: *text = "invalid device ordinal"; break;
         case InvalidImage: *text = "device kernel image is invalid"; break;
         case InvalidContext: *text = "invalid device context"; break;
@@ -193,6 +242,7 @@ EXPORT int cuInit(unsigned flags) {
                                            "it runs only when ") + kEnableVariable + "=1";
         return NotSupported;
     }
+    if (device_count() == 0) return 100;  // CUDA_ERROR_NO_DEVICE, as the driver when CUDA_VISIBLE_DEVICES hides every device
     initialised = true;
     return Success;
 }
@@ -236,7 +286,7 @@ EXPORT int cuDeviceGetUuid_v2(unsigned char* uuid, int device) {
     uuid[12] = 0;
     uuid[13] = 0;
     uuid[14] = 0;
-    uuid[15] = (unsigned char)device;
+    uuid[15] = (unsigned char)visible_devices()[device];
     return Success;
 }
 
@@ -300,7 +350,9 @@ EXPORT int cuCtxSetCurrent(void* context) {
 
 EXPORT int cuCtxSynchronize() {
     ENTER();
-    return current_device < 0 ? InvalidContext : Success;
+    if (current_device < 0) return InvalidContext;
+    for (Stream* s : streams) wait_for(s, s->begun.load());
+    return Success;
 }
 
 EXPORT int cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
@@ -360,7 +412,34 @@ EXPORT int cuMemsetD32_v2(uint64_t destination, unsigned value, size_t count) {
     return memset32(destination, value, count);
 }
 
-static bool stream_ok(void* stream) { return stream == nullptr || streams.count(static_cast<Stream*>(stream)) != 0; }
+static bool stream_ok(void* stream) {
+    if (stream == nullptr) return true;
+    auto* s = static_cast<Stream*>(stream);
+    if (streams.count(s) == 0) return false;
+    wait_for(s, s->begun.load(std::memory_order_acquire));  // in order: what was enqueued before has run
+    return true;
+}
+
+// Hooks for the NCCL shim (linked against this library): external work enqueued on a stream.
+EXPORT int softgpu_current_device() { return current_device; }
+EXPORT uint64_t softgpu_stream_begin_external(void* stream) {
+    std::lock_guard<std::recursive_mutex> lock(mutex);
+    auto* s = static_cast<Stream*>(stream);
+    if (s == nullptr || streams.count(s) == 0) return 0;
+    return s->begun.fetch_add(1) + 1;
+}
+EXPORT void softgpu_stream_end_external(void* stream, uint64_t ticket) {
+    // Lock-free: a host thread may hold the driver lock while it waits for this very ticket.
+    auto* s = static_cast<Stream*>(stream);
+    if (s != nullptr && ticket != 0) {
+        uint64_t expected = ticket - 1;
+        while (!s->finished.compare_exchange_weak(expected, ticket, std::memory_order_release)) {
+            if (expected >= ticket) return;
+            expected = ticket - 1;
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+    }
+}
 
 EXPORT int cuMemsetD32Async(uint64_t destination, unsigned value, size_t count, void* stream) {
     ENTER();
@@ -414,7 +493,8 @@ EXPORT int cuStreamCreate(void** stream, unsigned flags) {
     ENTER();
     if (!stream) return InvalidValue;
     if (current_device < 0) return InvalidContext;
-    auto* created = new Stream{flags};
+    auto* created = new Stream;
+    created->flags = flags;
     streams.insert(created);
     *stream = created;
     return Success;
@@ -423,7 +503,9 @@ EXPORT int cuStreamCreate(void** stream, unsigned flags) {
 EXPORT int cuStreamDestroy_v2(void* stream) {
     std::lock_guard<std::recursive_mutex> lock(mutex);
     auto* s = static_cast<Stream*>(stream);
-    if (!streams.erase(s)) return InvalidHandle;
+    if (!streams.count(s)) return InvalidHandle;
+    wait_for(s, s->begun.load());  // as the driver does, the stream's work completes first
+    streams.erase(s);
     delete s;
     return Success;
 }
@@ -436,14 +518,17 @@ EXPORT int cuStreamSynchronize(void* stream) {
 EXPORT int cuStreamWaitEvent(void* stream, void* event, unsigned flags) {
     ENTER();
     if (flags != 0) return InvalidValue;
-    if (!stream_ok(stream) || !events.count(static_cast<Event*>(event))) return InvalidHandle;
+    auto* e = static_cast<Event*>(event);
+    if (!stream_ok(stream) || !events.count(e)) return InvalidHandle;
+    // Eager execution: the stream's later work may not start before the event, so wait for it here.
+    if (e->stream) wait_for(e->stream, e->ticket);
     return Success;
 }
 
 EXPORT int cuEventCreate(void** event, unsigned flags) {
     ENTER();
     if (!event) return InvalidValue;
-    auto* created = new Event{flags, false, {}};
+    auto* created = new Event{flags, false, {}, nullptr, 0};
     events.insert(created);
     *event = created;
     return Success;
@@ -463,17 +548,26 @@ EXPORT int cuEventRecord(void* event, void* stream) {
     if (!events.count(e) || !stream_ok(stream)) return InvalidHandle;
     e->recorded = true;
     e->time = std::chrono::steady_clock::now();
+    e->stream = static_cast<Stream*>(stream);
+    e->ticket = e->stream ? e->stream->begun.load() : 0;
     return Success;
 }
 
+static bool event_done(const Event* e) { return e->stream == nullptr || e->stream->finished.load() >= e->ticket; }
+
 EXPORT int cuEventSynchronize(void* event) {
     ENTER();
-    return events.count(static_cast<Event*>(event)) ? Success : InvalidHandle;
+    auto* e = static_cast<Event*>(event);
+    if (!events.count(e)) return InvalidHandle;
+    if (e->stream) wait_for(e->stream, e->ticket);
+    return Success;
 }
 
 EXPORT int cuEventQuery(void* event) {
     ENTER();
-    return events.count(static_cast<Event*>(event)) ? Success : InvalidHandle;
+    auto* e = static_cast<Event*>(event);
+    if (!events.count(e)) return InvalidHandle;
+    return event_done(e) ? Success : NotReady;
 }
 
 EXPORT int cuEventElapsedTime(float* milliseconds, void* start, void* end) {
