@@ -141,8 +141,30 @@ std::string quote(const std::string& text) {
     return out + "'";
 }
 
+// The program with only the headers its source includes (transitively): NVRTC is handed every header of kernels/,
+// and a change to one that a kernel does not include must not rebuild that kernel.
+Program included_only(const Program& program) {
+    static const std::regex include(R"re(#\s*include\s*"([^"]+)")re");
+    Program reduced{program.name, program.source, {}, program.options};
+    std::vector<std::string> pending{program.source};
+    while (!pending.empty()) {
+        const std::string text = pending.back();
+        pending.pop_back();
+        for (auto it = std::sregex_iterator(text.begin(), text.end(), include); it != std::sregex_iterator(); ++it) {
+            const std::string name = (*it)[1];
+            auto header = program.headers.find(name);
+            if (header != program.headers.end() && !reduced.headers.count(name)) {
+                reduced.headers[name] = header->second;
+                pending.push_back(header->second);
+            }
+        }
+    }
+    return reduced;
+}
+
 // The module's path in the cache, built there first when absent.
-bool ensure_built(const Program& program, std::string& path, std::string& log) {
+bool ensure_built(const Program& full_program, std::string& path, std::string& log) {
+    const Program program = included_only(full_program);
     const std::string image = serialize(program);
     char key[17];
     std::snprintf(key, sizeof key, "%016llx", (unsigned long long)fnv1a(engine_identity(), fnv1a(image)));
