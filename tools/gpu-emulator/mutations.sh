@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The mutation check: injects known kinds of kernel bugs into a copy of kernels/, one at a time, and runs the GPU
-# test GpuTests.KernelsMatchTheCpuBackendOnTheMutationGrid on the software GPU against each (the product's own CUDA
+# tests GpuTests.KernelsMatchTheCpuBackendOnTheMutationGrid and FullyMaskedRowsTests on the software GPU against
+# each (the product's own CUDA
 # backend, reading the mutated sources through RINGATTN_KERNEL_SOURCES). A mutant is caught when the test fails:
 # wrong results against the CPU backend and float64, or the emulator's race detector, cp.async tracking, collective
 # checks or guard pages stopping the kernel. Prints one line per mutant and the catch rate; exits 1 if any survives.
@@ -27,6 +28,7 @@ mutants=(
   "mask-off-by-one|mask.cuh|key_position > query_position[i][h]|key_position >= query_position[i][h]"
   "ragged-end-unmasked|mask.cuh|key >= p.SeqLenK || |"
   "gqa-head-index|flash_fwd.cu|const int kv_head = head / (p.Heads / p.KvHeads);|const int kv_head = head % p.KvHeads;"
+  "no-minus-infinity-guard|softmax.cuh|float exponent_base = new_max == RA_NEG_INF ? 0.0f : new_max;|float exponent_base = new_max;"
   "no-accumulator-rescale|softmax.cuh|acc_o[i][d][2 * h + 1] *= rescale;|"
   "quad-sum-wrong-lane|softmax.cuh|return x + ra_shfl_xor(x, 2);|return x + ra_shfl_xor(x, 4);"
   "quad-max-skipped|softmax.cuh|return fmaxf(x, ra_shfl_xor(x, 2));|return x;"
@@ -36,6 +38,7 @@ mutants=(
   "fp32-warp-max-half|flash_fwd_fp32.cu|for (int offset = 16; offset > 0; offset >>= 1) {
         x = fmaxf|for (int offset = 8; offset > 0; offset >>= 1) {
         x = fmaxf"
+  "fp32-no-minus-infinity-guard|flash_fwd_fp32.cu|const float exponent_base = new_max == RA_NEG_INF_F32 ? 0.0f : new_max;|const float exponent_base = new_max;"
   "fp32-barrier-before-scores|flash_fwd_fp32.cu|        __syncthreads();
 
         const int key = first_key + lane;|
@@ -46,7 +49,7 @@ run_test() {
   LD_LIBRARY_PATH="$build${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" RINGATTN_NVRTC="$build/libnvrtc-softgpu.so" RINGATTN_SOFTWARE_GPU=1 \
     RINGATTN_KERNEL_SOURCES="$1" RINGATTN_KERNEL_CACHE="$work/kernel-cache" \
     timeout 1200 dotnet test tests/RingAttention.Cuda.Tests -c Release --no-build \
-    --filter "FullyQualifiedName~GpuTests.KernelsMatchTheCpuBackendOnTheMutationGrid" >"$2" 2>&1
+    --filter "FullyQualifiedName~GpuTests.KernelsMatchTheCpuBackendOnTheMutationGrid|FullyQualifiedName~FullyMaskedRowsTests" >"$2" 2>&1
 }
 
 if ! run_test "$root/kernels" "$work/baseline.log"; then
@@ -77,7 +80,7 @@ PY
     survivors+=("$name"); echo "survived  $name ($file)"
   else
     caught=$((caught + 1))
-    reason="$(grep -m1 -oE "(software GPU: kernel [^:]*: [^;]*|FAIL [^:]*: [^;]*)" "$work/$name.log" | head -c 200)"
+    reason="$(grep -m1 -oE "(CUDA_ERROR_[A-Z_]+: kernel .*|FAIL [^:]*: [^;]*|Assert[^:]*: .*)" "$work/$name.log" | head -c 260)"
     echo "caught    $name ($file): ${reason:-test failed}"
   fi
 done

@@ -63,8 +63,7 @@ struct Event {
     unsigned flags;
     bool recorded = false;
     std::chrono::steady_clock::time_point time;
-    Stream* stream = nullptr;
-    uint64_t ticket = 0;  // complete when stream->finished reaches it
+    std::vector<std::pair<Stream*, uint64_t>> after;  // complete when each stream's `finished` reaches its ticket
 };
 
 struct Function {
@@ -80,6 +79,7 @@ struct Stream {
     unsigned flags;
     std::atomic<uint64_t> begun{0};
     std::atomic<uint64_t> finished{0};
+    std::vector<std::pair<Stream*, uint64_t>> waits;  // events (cuStreamWaitEvent) its next work waits for
 };
 
 void wait_for(const Stream* stream, uint64_t ticket) {
@@ -412,11 +412,19 @@ EXPORT int cuMemsetD32_v2(uint64_t destination, unsigned value, size_t count) {
     return memset32(destination, value, count);
 }
 
+static bool stream_valid(void* stream) { return stream == nullptr || streams.count(static_cast<Stream*>(stream)) != 0; }
+
+// For work that executes now: waits until what the stream must follow has completed (its own earlier external
+// work, and the events it was told to wait for). Markers (event records, waits) never block.
 static bool stream_ok(void* stream) {
-    if (stream == nullptr) return true;
+    if (!stream_valid(stream)) return false;
     auto* s = static_cast<Stream*>(stream);
-    if (streams.count(s) == 0) return false;
-    wait_for(s, s->begun.load(std::memory_order_acquire));  // in order: what was enqueued before has run
+    if (s == nullptr) return true;
+    wait_for(s, s->begun.load(std::memory_order_acquire));
+    for (const auto& [other, ticket] : s->waits) {
+        if (streams.count(other)) wait_for(other, ticket);
+    }
+    s->waits.clear();
     return true;
 }
 
@@ -426,6 +434,7 @@ EXPORT uint64_t softgpu_stream_begin_external(void* stream) {
     std::lock_guard<std::recursive_mutex> lock(mutex);
     auto* s = static_cast<Stream*>(stream);
     if (s == nullptr || streams.count(s) == 0) return 0;
+    stream_ok(s);  // the group's sends read buffers that earlier work on the stream (or awaited events) produces
     return s->begun.fetch_add(1) + 1;
 }
 EXPORT void softgpu_stream_end_external(void* stream, uint64_t ticket) {
@@ -519,16 +528,22 @@ EXPORT int cuStreamWaitEvent(void* stream, void* event, unsigned flags) {
     ENTER();
     if (flags != 0) return InvalidValue;
     auto* e = static_cast<Event*>(event);
-    if (!stream_ok(stream) || !events.count(e)) return InvalidHandle;
-    // Eager execution: the stream's later work may not start before the event, so wait for it here.
-    if (e->stream) wait_for(e->stream, e->ticket);
+    if (!stream_valid(stream) || !events.count(e)) return InvalidHandle;
+    // The stream's later work waits for the event (when it executes: stream_ok); the host does not wait here.
+    if (auto* s = static_cast<Stream*>(stream)) {
+        s->waits.insert(s->waits.end(), e->after.begin(), e->after.end());
+    } else {
+        for (const auto& [other, ticket] : e->after) {
+            if (streams.count(other)) wait_for(other, ticket);
+        }
+    }
     return Success;
 }
 
 EXPORT int cuEventCreate(void** event, unsigned flags) {
     ENTER();
     if (!event) return InvalidValue;
-    auto* created = new Event{flags, false, {}, nullptr, 0};
+    auto* created = new Event{flags, false, {}, {}};
     events.insert(created);
     *event = created;
     return Success;
@@ -545,21 +560,31 @@ EXPORT int cuEventDestroy_v2(void* event) {
 EXPORT int cuEventRecord(void* event, void* stream) {
     ENTER();
     auto* e = static_cast<Event*>(event);
-    if (!events.count(e) || !stream_ok(stream)) return InvalidHandle;
+    if (!events.count(e) || !stream_valid(stream)) return InvalidHandle;
     e->recorded = true;
     e->time = std::chrono::steady_clock::now();
-    e->stream = static_cast<Stream*>(stream);
-    e->ticket = e->stream ? e->stream->begun.load() : 0;
+    e->after.clear();
+    if (auto* s = static_cast<Stream*>(stream)) {
+        e->after = s->waits;
+        e->after.emplace_back(s, s->begun.load());
+    }
     return Success;
 }
 
-static bool event_done(const Event* e) { return e->stream == nullptr || e->stream->finished.load() >= e->ticket; }
+static bool event_done(const Event* e) {
+    for (const auto& [stream, ticket] : e->after) {
+        if (streams.count(stream) && stream->finished.load() < ticket) return false;
+    }
+    return true;
+}
 
 EXPORT int cuEventSynchronize(void* event) {
     ENTER();
     auto* e = static_cast<Event*>(event);
     if (!events.count(e)) return InvalidHandle;
-    if (e->stream) wait_for(e->stream, e->ticket);
+    for (const auto& [stream, ticket] : e->after) {
+        if (streams.count(stream)) wait_for(stream, ticket);
+    }
     return Success;
 }
 

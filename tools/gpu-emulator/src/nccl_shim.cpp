@@ -264,13 +264,18 @@ void progress_loop(Comm* comm) {
 // Submits one group of a communicator: sends and collective contributions are written now, the rest is queued.
 int submit(Comm* comm, std::vector<Operation> operations, void* stream) {
     if (comm->async_error.load() != Success) return comm->async_error.load();
+    // First the stream's earlier work and awaited events (the driver shim waits for them), then the sends read.
+    const uint64_t ticket = softgpu_stream_begin_external(stream);
     for (Operation& o : operations) {
         const size_t bytes = o.count * type_size(o.type);
         switch (o.kind) {
             case Operation::Send: {
                 const uint64_t sequence = comm->sent[o.peer]++;
                 const std::string path = comm->folder + "/" + std::to_string(comm->rank) + "-" + std::to_string(o.peer) + "-" + std::to_string(sequence);
-                if (!write_atomically(path, o.send, bytes)) return SystemError;
+                if (!write_atomically(path, o.send, bytes)) {
+                    softgpu_stream_end_external(stream, ticket);
+                    return SystemError;
+                }
                 break;
             }
             case Operation::Receive:
@@ -278,19 +283,25 @@ int submit(Comm* comm, std::vector<Operation> operations, void* stream) {
                 break;
             case Operation::AllReduce: {
                 const uint64_t sequence = comm->collectives++;
-                if (!write_atomically(comm->folder + "/allreduce-" + std::to_string(sequence) + "-" + std::to_string(comm->rank), o.send, bytes)) return SystemError;
+                if (!write_atomically(comm->folder + "/allreduce-" + std::to_string(sequence) + "-" + std::to_string(comm->rank), o.send, bytes)) {
+                    softgpu_stream_end_external(stream, ticket);
+                    return SystemError;
+                }
                 o.sequence = sequence;
                 break;
             }
             case Operation::Broadcast: {
                 const uint64_t sequence = comm->collectives++;
-                if (comm->rank == o.peer && !write_atomically(comm->folder + "/broadcast-" + std::to_string(sequence), o.send, bytes)) return SystemError;
+                if (comm->rank == o.peer && !write_atomically(comm->folder + "/broadcast-" + std::to_string(sequence), o.send, bytes)) {
+                    softgpu_stream_end_external(stream, ticket);
+                    return SystemError;
+                }
                 o.sequence = sequence;
                 break;
             }
         }
     }
-    Group group{comm, stream, softgpu_stream_begin_external(stream), std::move(operations)};
+    Group group{comm, stream, ticket, std::move(operations)};
     {
         std::lock_guard<std::mutex> lock(comm->mutex);
         comm->queue.push_back(std::move(group));
