@@ -7,7 +7,8 @@
 // events recorded after them complete when the data has landed, as with NCCL's kernels.
 // Faults surface as NCCL errors: a peer process that died turns into ncclRemoteError from ncclCommGetAsyncError,
 // a message of the wrong size into ncclInvalidUsage; a peer that hangs leaves the receive pending (the caller's
-// timeout names it); ncclCommAbort stops the progress thread and completes the stream's outstanding tickets.
+// timeout names it); ncclCommAbort stops the progress thread, completes the stream's outstanding tickets and
+// removes the communicator's folder (the job is ending).
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -488,14 +489,15 @@ EXPORT int ncclCommFinalize(void* comm) {
     return c->async_error.load();
 }
 
-static int destroy(Comm* c) {
+// `aborting`: the communicator is dead for every rank (the job is ending), so this rank removes the folder at once;
+// otherwise the last rank to leave removes it.
+static int destroy(Comm* c, bool aborting) {
     stop(c);
-    // The last rank to leave removes the folder.
     const std::string done = c->folder + "/done-" + std::to_string(c->rank);
     write_atomically(done, "", 0);
     int finished = 0;
     for (int r = 0; r < c->ranks; ++r) finished += access((c->folder + "/done-" + std::to_string(r)).c_str(), F_OK) == 0;
-    if (finished == c->ranks) {
+    if (aborting || finished == c->ranks) {
         if (DIR* dir = opendir(c->folder.c_str())) {
             while (dirent* entry = readdir(dir)) {
                 if (entry->d_name[0] != '.') std::remove((c->folder + "/" + entry->d_name).c_str());
@@ -510,10 +512,10 @@ static int destroy(Comm* c) {
 
 EXPORT int ncclCommDestroy(void* comm) {
     if (!comm) return InvalidArgument;
-    return destroy(static_cast<Comm*>(comm));
+    return destroy(static_cast<Comm*>(comm), false);
 }
 
 EXPORT int ncclCommAbort(void* comm) {
     if (!comm) return InvalidArgument;
-    return destroy(static_cast<Comm*>(comm));
+    return destroy(static_cast<Comm*>(comm), true);
 }
