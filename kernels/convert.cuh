@@ -1,28 +1,12 @@
-// Conversions between the storage types and fp32 without toolkit headers: 16-bit values travel as raw bits.
+// Conversions between the storage types and fp32 without toolkit headers: 16-bit values travel as raw bits (the
+// PTX conversions are in ptx.cuh).
 #pragma once
 #include "flash_params.cuh"
-
-__device__ __forceinline__ float ra_half_to_float(unsigned short bits) {
-    float value;
-    asm("{ .reg .b16 h; mov.b16 h, %1; cvt.f32.f16 %0, h; }" : "=f"(value) : "h"(bits));
-    return value;
-}
+#include "ptx.cuh"
 
 // bf16 is the upper half of an fp32: widening is a 16-bit shift.
 __device__ __forceinline__ float ra_bfloat16_to_float(unsigned short bits) {
     return __uint_as_float(((unsigned)bits) << 16);
-}
-
-__device__ __forceinline__ unsigned short ra_float_to_half(float value) {
-    unsigned short bits;
-    asm("{ .reg .b16 h; cvt.rn.f16.f32 h, %1; mov.b16 %0, h; }" : "=h"(bits) : "f"(value));
-    return bits;
-}
-
-__device__ __forceinline__ unsigned short ra_float_to_bfloat16(float value) {
-    unsigned short bits;
-    asm("{ .reg .b16 h; cvt.rn.bf16.f32 h, %1; mov.b16 %0, h; }" : "=h"(bits) : "f"(value));
-    return bits;
 }
 
 // Element `index` of a tensor of the given storage type, as fp32.

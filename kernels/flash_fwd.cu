@@ -11,24 +11,12 @@
 #include "fragments.cuh"
 #include "mask.cuh"
 #include "softmax.cuh"
+#include "ptx.cuh"
 
 using Traits = KernelTraits;
 using namespace fragments;
 
 namespace {
-
-__device__ __forceinline__ unsigned shared_address(const void* pointer) {
-    return (unsigned)__cvta_generic_to_shared(pointer);
-}
-
-__device__ __forceinline__ void cp_async_16(unsigned destination, const void* source, bool valid) {
-    // src-size 0 copies nothing and zero-fills the 16 bytes: rows past the end and columns past the head dim.
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source), "r"(valid ? 16 : 0));
-}
-
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 // Copies kRows rows (row stride in elements) into a swizzled shared tile; rows >= valid_rows and chunks past
 // head_dim (a multiple of 8) are zero-filled, so they add nothing to S and nothing to O.
@@ -44,44 +32,26 @@ __device__ __forceinline__ void load_tile(unsigned tile, const unsigned short* r
         int chunk = index % Traits::kChunksPerRow;
         bool valid = row < valid_rows && chunk * 8 < head_dim;
         const unsigned short* source = valid ? rows + row * row_stride + chunk * 8 : rows;
-        cp_async_16(tile + tile_chunk_offset(row, chunk), source, valid);
+        ra_cp_async_16(tile + tile_chunk_offset(row, chunk), source, valid);
     }
 }
 
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], unsigned address) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(address));
-}
-
-__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], unsigned address) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(address));
-}
-
-// d += a·b for one m16n8k16 tile: a row-major 16x16, b column-major 16x8, d fp32.
+// d += a·b for one m16n8k16 tile in the storage type.
 __device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
 #if RA_ELEMENT_TYPE == RA_BFLOAT16
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    ra_mma_m16n8k16_bf16(d, a, b0, b1);
 #else
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    ra_mma_m16n8k16_f16(d, a, b0, b1);
 #endif
 }
 
 // Two fp32 values as one 32-bit word of the storage type, the lower column in the lower half.
 __device__ __forceinline__ unsigned pack_pair(float low, float high) {
-    unsigned packed;
 #if RA_ELEMENT_TYPE == RA_BFLOAT16
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(high), "f"(low));
+    return ra_pack_bf16x2(low, high);
 #else
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(high), "f"(low));
+    return ra_pack_f16x2(low, high);
 #endif
-    return packed;
 }
 
 }  // namespace
@@ -89,7 +59,7 @@ __device__ __forceinline__ unsigned pack_pair(float low, float high) {
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(const FlashFwdParams p) {
     constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kMTiles = Traits::kMTiles;
     constexpr int kNBlocks = Traits::kNBlocks, kDBlocks = Traits::kDBlocks;
-    extern __shared__ __align__(128) unsigned char shared[];
+    RA_DYNAMIC_SHARED(unsigned char, shared, 128);
 
     const int thread = threadIdx.x, lane = thread & 31, warp = thread >> 5;
     // Later query tiles see more keys under the causal mask: they are launched first.
@@ -109,13 +79,13 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
                               first_row * p.QRowStride;
     const unsigned short* k = static_cast<const unsigned short*>(p.K) + batch * p.KBatchStride + kv_head * p.KHeadStride;
     const unsigned short* v = static_cast<const unsigned short*>(p.V) + batch * p.VBatchStride + kv_head * p.VHeadStride;
-    const unsigned q_tile = shared_address(shared);
+    const unsigned q_tile = ra_shared_address(shared);
     const unsigned k_tile = q_tile + Traits::kQBytes;
     const unsigned v_tile = k_tile + Traits::kKBytes;
 
     load_tile<kBlockM>(q_tile, q, (int)p.QRowStride, rows, p.HeadDim, thread);
     load_tile<kBlockN>(k_tile, k, (int)p.KRowStride, p.SeqLenK, p.HeadDim, thread);
-    cp_async_commit();
+    ra_cp_async_commit();
 
     // This thread's rows: m-tile i, half h -> local row warp_row0 + 16i + accumulator_row(lane, 2h) (fragments.cuh).
     const int warp_row0 = warp * kMTiles * 16;
@@ -150,10 +120,10 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
 
     for (int tile = 0; tile < key_tiles; ++tile) {
         const int first_key = tile * kBlockN;
-        cp_async_wait_all();
+        ra_cp_async_wait_all();
         __syncthreads();  // K(tile) has landed; every warp is done reading V(tile - 1)
         load_tile<kBlockN>(v_tile, v + first_key * p.VRowStride, (int)p.VRowStride, p.SeqLenK - first_key, p.HeadDim, thread);
-        cp_async_commit();
+        ra_cp_async_commit();
 
         float s[kMTiles][kNBlocks][4];
 #pragma unroll
@@ -168,12 +138,12 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
             unsigned a[kMTiles][4];
 #pragma unroll
             for (int i = 0; i < kMTiles; ++i) {
-                ldmatrix_x4(a[i], q_fragment_address(q_fragment_base, lane, i, kk));
+                ra_ldmatrix_x4(a[i], q_fragment_address(q_fragment_base, lane, i, kk));
             }
 #pragma unroll
             for (int n = 0; n < kNBlocks; n += 2) {
                 unsigned b[4];
-                ldmatrix_x4(b, k_fragment_address(k_fragment_base, lane, n, kk));
+                ra_ldmatrix_x4(b, k_fragment_address(k_fragment_base, lane, n, kk));
 #pragma unroll
                 for (int i = 0; i < kMTiles; ++i) {
                     mma_16816(s[i][n], a[i], b[0], b[1]);
@@ -195,12 +165,12 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
         }
         softmax_update<kMTiles, kNBlocks, kDBlocks>(s, row_max, row_sum, acc_o, p.ScaleSoftmaxLog2);
 
-        cp_async_wait_all();
+        ra_cp_async_wait_all();
         __syncthreads();  // V(tile) has landed; every warp is done reading K(tile)
         if (tile + 1 < key_tiles) {
             const int next_key = first_key + kBlockN;
             load_tile<kBlockN>(k_tile, k + next_key * p.KRowStride, (int)p.KRowStride, p.SeqLenK - next_key, p.HeadDim, thread);
-            cp_async_commit();
+            ra_cp_async_commit();
         }
 
         // P·V: the score accumulators become the A operand without shuffles (REFERENCE.md).
@@ -218,7 +188,7 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
 #pragma unroll
             for (int d = 0; d < kDBlocks; d += 2) {
                 unsigned b[4];
-                ldmatrix_x4_trans(b, v_fragment_address(v_fragment_base, lane, ks, d));
+                ra_ldmatrix_x4_trans(b, v_fragment_address(v_fragment_base, lane, ks, d));
 #pragma unroll
                 for (int i = 0; i < kMTiles; ++i) {
                     mma_16816(acc_o[i][d], a[i], b[0], b[1]);

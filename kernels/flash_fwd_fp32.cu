@@ -27,7 +27,7 @@ constexpr int kColumnsPerLane = kMaxHeadDim / 32;
 __device__ __forceinline__ float warp_max(float x) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) {
-        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
+        x = fmaxf(x, ra_shfl_xor(x, offset));
     }
     return x;
 }
@@ -35,7 +35,7 @@ __device__ __forceinline__ float warp_max(float x) {
 __device__ __forceinline__ float warp_sum(float x) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) {
-        x += __shfl_xor_sync(0xffffffffu, x, offset);
+        x += ra_shfl_xor(x, offset);
     }
     return x;
 }
@@ -43,7 +43,7 @@ __device__ __forceinline__ float warp_sum(float x) {
 
 // Dynamic shared memory (fp32): Q [kBlockM][d], K [kBlockN][d + 1] (padded: lane j reads row j), V [kBlockN][d].
 extern "C" __global__ void __launch_bounds__(kWarps * 32) flash_fwd_fp32_kernel(const FlashFwdParams p) {
-    extern __shared__ __align__(16) float shared[];
+    RA_DYNAMIC_SHARED(float, shared, 16);
     const int d = p.HeadDim;
     float* q_tile = shared;
     float* k_tile = q_tile + kBlockM * d;
@@ -131,7 +131,7 @@ extern "C" __global__ void __launch_bounds__(kWarps * 32) flash_fwd_fp32_kernel(
                 acc[i][j] *= rescale;
             }
             for (int k = 0; k < kBlockN; ++k) {
-                const float p_k = __shfl_sync(0xffffffffu, probability, k);
+                const float p_k = ra_shfl(probability, k);
                 const float* v_row = v_tile + k * d;
 #pragma unroll
                 for (int j = 0; j < kColumnsPerLane; ++j) {

@@ -4,21 +4,16 @@
 // exponent uses 0 in its place, so -inf - (-inf) never makes NaN and the row's probabilities and sum stay 0.
 #pragma once
 #include "mask.cuh"
-
-__device__ __forceinline__ float ra_exp2_approx(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
+#include "ptx.cuh"
 
 __device__ __forceinline__ float ra_quad_max(float x) {
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+    x = fmaxf(x, ra_shfl_xor(x, 1));
+    return fmaxf(x, ra_shfl_xor(x, 2));
 }
 
 __device__ __forceinline__ float ra_quad_sum(float x) {
-    x += __shfl_xor_sync(0xffffffffu, x, 1);
-    return x + __shfl_xor_sync(0xffffffffu, x, 2);
+    x += ra_shfl_xor(x, 1);
+    return x + ra_shfl_xor(x, 2);
 }
 
 // Turns the score fragments into unnormalised probabilities, updates the running max (log2 units, identical in

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and multi-process runs use, when missing (Debian/Ubuntu, as root or with
 # sudo): Open MPI and MPICH (real multi-process runs), NVRTC 11.2 from the non-free component (compiles the CUDA
-# kernels without a GPU), and NumPy (writes reference .npy files). Idempotent and quiet when all is present.
+# kernels without a GPU), g++ (builds the software GPU of tools/gpu-emulator, which runs the GPU path on the CPU),
+# and NumPy (writes reference .npy files). Idempotent and quiet when all is present.
 set -euo pipefail
-packages=(openmpi-bin libopenmpi3 mpich libmpich12 libnvrtc11.2 python3-numpy)
+packages=(openmpi-bin libopenmpi3 mpich libmpich12 libnvrtc11.2 g++ python3-numpy)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

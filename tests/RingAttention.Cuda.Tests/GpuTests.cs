@@ -16,12 +16,27 @@ public sealed class GpuTests(ITestOutputHelper output)
         AssertAllPassed(GpuChecks.KernelAgainstCpu(gpu, cpu));
     }
 
+    /// <summary>
+    /// A small grid that still crosses every kernel path (fp32 SIMT, bf16 tensor cores with several K/V tiles, the
+    /// causal diagonal, GQA, finalize): the one tools/gpu-emulator/mutations.sh runs against each injected bug.
+    /// </summary>
+    [SkippableFact]
+    public void KernelsMatchTheCpuBackendOnTheMutationGrid()
+    {
+        Requirements.Gpu();
+        using var gpu = CudaBackend.Create();
+        using var cpu = new CpuBackend();
+        AssertAllPassed(GpuChecks.KernelAgainstCpu(gpu, cpu, types: [ElementType.Float32, ElementType.BFloat16], headDims: [64], lengths: [70, 333]));
+    }
+
     [SkippableFact]
     public void EmulatedRingOnOneGpuMatchesSingleDeviceForEveryLayout()
     {
         Requirements.Gpu();
         using var gpu = CudaBackend.Create();
-        AssertAllPassed(GpuChecks.RingAgainstSingleDevice(gpu));
+        // The software GPU (tools/gpu-emulator) runs the quick sweep: every layout, 3 ranks; a GPU runs them all.
+        bool software = gpu.Context.Device.Name.Contains("software GPU", StringComparison.Ordinal);
+        AssertAllPassed(GpuChecks.RingAgainstSingleDevice(gpu, quick: software));
     }
 
     [SkippableFact]

@@ -28,6 +28,22 @@ internal static class Gpus
         return count;
     }
 
+    /// <summary>
+    /// Whether device 0 is the software GPU of tools/gpu-emulator (a CPU emulator: the tests then use problems small
+    /// enough for it).
+    /// </summary>
+    public static bool IsSoftware => Software.Value;
+
+    private static readonly Lazy<bool> Software = new(() =>
+    {
+        if (Count(out _) == 0)
+        {
+            return false;
+        }
+        using var context = new CudaContext(0);
+        return context.Device.Name.Contains("software GPU", StringComparison.Ordinal);
+    });
+
     /// <summary>Whether the CUDA backend and NCCL could run here (then the no-GPU behaviour cannot be observed).</summary>
     public static bool Usable => Count(out _) > 0 && NcclLibrary.Problem() is null;
 }

@@ -3,23 +3,29 @@ using RingAttention.Mpi.Tests;
 namespace RingAttention.Nccl.Tests;
 
 /// <summary>
-/// The NCCL ring on real GPUs, one rank per GPU under Open MPI's mpiexec: these run where GPUs and NCCL are usable
-/// and skip, with the reason, elsewhere (CI has no GPU). The job must verify against the float64 reference, report
-/// device-timed exchanges, and give, rank by rank, the same O and LSE bytes as the emulated ring on one GPU (the same
-/// kernel calls in the same order); a hung rank must end the job by the exchange timeout; two ranks on one GPU are refused.
+/// The NCCL ring, one rank per GPU under each MPI family's mpiexec: these run where GPUs and NCCL are usable, real
+/// ones or the software GPU of tools/gpu-emulator (CI, with a problem small enough for the CPU emulator), and skip,
+/// with the reason, elsewhere. The job must verify against the float64 reference, report device-timed exchanges, and
+/// give, rank by rank, the same O and LSE bytes as the emulated ring on one GPU (the same kernel calls in the same
+/// order); a hung or killed rank must end the job naming it; two ranks on one GPU are refused.
 /// </summary>
 public sealed class MultiGpuTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(300);
-    private static readonly string[] Problem =
-        ["--seq", "16384", "--heads", "8", "--head-dim", "128", "--causal", "--layout", "zigzag", "--dtype", "BFloat16", "--verify-rows", "8", "--digest", "--json"];
+    private static readonly string[] Problem = Gpus.IsSoftware
+        ? ["--seq", "384", "--heads", "2", "--kv-heads", "1", "--head-dim", "64", "--causal", "--layout", "zigzag", "--dtype", "BFloat16", "--verify-rows", "8", "--digest", "--json"]
+        : ["--seq", "16384", "--heads", "8", "--head-dim", "128", "--causal", "--layout", "zigzag", "--dtype", "BFloat16", "--verify-rows", "8", "--digest", "--json"];
 
-    [SkippableFact]
-    public void One_rank_per_gpu_verifies_and_equals_the_emulated_ring_bitwise()
+    public static TheoryData<string> Families => BootstrapTests.Families;
+
+    [SkippableTheory]
+    [MemberData(nameof(Families))]
+    public void One_rank_per_gpu_verifies_and_equals_the_emulated_ring_bitwise(string family)
     {
-        int ranks = Math.Min(Gpus.Require(2), 8);
-        Launchers.Require(Launchers.OpenMpi);
-        var result = Ringattn.Mpi(Launchers.OpenMpi, ranks, ["--backend", "cuda", .. Problem], Limit);
+        int ranks = Math.Min(Gpus.Require(2), Gpus.IsSoftware ? 4 : 8);
+        var launcher = Launchers.ByName(family);
+        Launchers.Require(launcher);
+        var result = Ringattn.Mpi(launcher, ranks, ["--backend", "cuda", .. Problem], Limit);
         Assert.True(result.ExitCode == 0, result.ToString());
         var job = Ringattn.Json(result);
         Assert.Contains("ring over NCCL", job.GetProperty("Host").GetString());
@@ -40,12 +46,14 @@ public sealed class MultiGpuTests
         Assert.Equal(Ringattn.Digests(Ringattn.Json(emulation)), Ringattn.Digests(job));
     }
 
-    [SkippableFact]
-    public void A_hung_rank_ends_the_job_by_the_exchange_timeout_naming_it()
+    [SkippableTheory]
+    [MemberData(nameof(Families))]
+    public void A_hung_rank_ends_the_job_by_the_exchange_timeout_naming_it(string family)
     {
         Gpus.Require(2);
-        Launchers.Require(Launchers.OpenMpi);
-        var result = Ringattn.Mpi(Launchers.OpenMpi, 2, ["--backend", "cuda", "--exchange-timeout", "5", .. Problem], Limit,
+        var launcher = Launchers.ByName(family);
+        Launchers.Require(launcher);
+        var result = Ringattn.Mpi(launcher, 2, ["--backend", "cuda", "--exchange-timeout", "5", .. Problem], Limit,
             new Dictionary<string, string> { ["RINGATTN_FAULT"] = "rank=1,step=0,kind=hang" });
         Assert.False(result.TimedOut, result.ToString());
         Assert.NotEqual(0, result.ExitCode);
@@ -53,6 +61,22 @@ public sealed class MultiGpuTests
         // Rank 0 waits either in its post (NCCL connects the pair at their first exchange) or for the transfer.
         Assert.Matches("rank 0: ringattn: (\\w+: )?(rank 0, step 0: NCCL did not complete within 5 s: rank 1 did not send or receive|" +
             "rank 0, step 0: posting to NCCL did not return within 5 s: rank 1 did not take part)", result.StandardError);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Families))]
+    public void A_killed_rank_ends_the_job_naming_it(string family)
+    {
+        Gpus.Require(3);
+        var launcher = Launchers.ByName(family);
+        Launchers.Require(launcher);
+        var result = Ringattn.Mpi(launcher, 3, ["--backend", "cuda", "--exchange-timeout", "5", .. Problem], Limit,
+            new Dictionary<string, string> { ["RINGATTN_FAULT"] = "rank=1,step=1,kind=kill" });
+        Assert.False(result.TimedOut, result.ToString());
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.True(result.Elapsed < TimeSpan.FromSeconds(90), result.ToString());
+        Assert.Contains("rank 1: ", result.StandardError);
+        Assert.Contains("fault injected by RINGATTN_FAULT: rank 1, step 1: kill", result.StandardError);
     }
 
     [SkippableFact]

@@ -21,12 +21,17 @@ public sealed record CheckResult(string Name, bool Passed, string Detail);
 /// </summary>
 public static class GpuChecks
 {
-    /// <summary>The kernels (tensor-core and fp32) against the CPU backend on the same inputs.</summary>
-    public static IEnumerable<CheckResult> KernelAgainstCpu(CudaBackend gpu, CpuBackend cpu, bool quick = false)
+    /// <summary>
+    /// The kernels (tensor-core and fp32) against the CPU backend on the same inputs: every storage type, head dim
+    /// and length of the grid (or of <paramref name="types"/>, <paramref name="headDims"/> and <paramref name="lengths"/>
+    /// when given), causal and not.
+    /// </summary>
+    public static IEnumerable<CheckResult> KernelAgainstCpu(CudaBackend gpu, CpuBackend cpu, bool quick = false,
+        IReadOnlyList<ElementType>? types = null, IReadOnlyList<int>? headDims = null, IReadOnlyList<int>? lengths = null)
     {
-        var types = new[] { ElementType.Float32, ElementType.Float16, ElementType.BFloat16 };
-        int[] headDims = quick ? [64, 128] : [16, 40, 64, 128, 200, 256];
-        int[] lengths = quick ? [1, 333] : [1, 70, 333];
+        types ??= [ElementType.Float32, ElementType.Float16, ElementType.BFloat16];
+        headDims ??= quick ? [64, 128] : [16, 40, 64, 128, 200, 256];
+        lengths ??= quick ? [1, 333] : [1, 70, 333];
         foreach (var type in types)
         {
             foreach (int d in headDims)
