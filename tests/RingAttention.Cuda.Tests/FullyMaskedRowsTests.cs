@@ -82,7 +82,7 @@ public sealed class FullyMaskedRowsTests
         var forward = FlashForwardParams.ForContiguousTensors(options, Rows, Keys, qBuffer.Address, kBuffer.Address, vBuffer.Address,
             oAccum.Address, rowMax.Address, rowSum.Address) with { KPosStart = KeyPositionStart };
         backend.Forward(forward);
-        backend.Finalize(new FlashFinalizeParams
+        backend.FinishRows(new FlashFinalizeParams
         {
             OAccum = oAccum.Address, RowMax = rowMax.Address, RowSum = rowSum.Address, O = o.Address, Lse = lse.Address,
             Batch = 1, Heads = Heads, HeadDim = HeadDim, SeqLenQ = Rows, ElementType = (int)type,
