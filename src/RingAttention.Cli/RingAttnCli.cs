@@ -13,11 +13,12 @@ internal static class RingAttnCli
             settings.CaseInsensitiveEnumValues = true;
             settings.HelpWriter = Console.Error;
         });
-        return parser.ParseArguments<RunOptions, InfoOptions, SelfTestOptions, BenchGpuOptions>(args).MapResult(
+        return parser.ParseArguments<RunOptions, InfoOptions, SelfTestOptions, BenchGpuOptions, DecodeOptions>(args).MapResult(
             (RunOptions options) => CommandRunner.Guarded(() => RunCommand.Execute(options)),
             (InfoOptions options) => CommandRunner.Guarded(() => InfoCommand.Execute(options)),
             (SelfTestOptions options) => CommandRunner.Guarded(() => GpuCommands.SelfTest(options)),
             (BenchGpuOptions options) => CommandRunner.Guarded(() => GpuCommands.BenchGpu(options)),
+            (DecodeOptions options) => CommandRunner.Guarded(() => DecodeCommand.Execute(options)),
             _ => ExitCodes.BadUsage);
     }
 }

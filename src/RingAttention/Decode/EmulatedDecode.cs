@@ -67,23 +67,8 @@ public sealed class EmulatedDecode : IDisposable
     /// One decode step over all virtual ranks (see <see cref="DecodeSession.Step"/>): q and o [batch, T, heads,
     /// headDim], k and v [batch, T, kvHeads, headDim], lse [batch, heads, T]. Returns every rank's report.
     /// </summary>
-    public DecodeStepReport[] Step<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> o, Span<float> lse) where T : unmanaged
-    {
-        var pending = new DecodeSession.PendingStep[_sessions.Length];
-        for (int rank = 0; rank < _sessions.Length; rank++)
-        {
-            pending[rank] = _sessions[rank].Begin(q, k, v, o.Length, lse.Length);
-        }
-        var reports = new DecodeStepReport[_sessions.Length];
-        var scratchO = new T[o.Length];
-        var scratchLse = new float[lse.Length];
-        for (int rank = _sessions.Length - 1; rank >= 0; rank--)
-        {
-            // Every rank gets the same merged result; rank 0's lands in the caller's spans.
-            reports[rank] = rank == 0 ? _sessions[rank].End(pending[rank], o, lse) : _sessions[rank].End<T>(pending[rank], scratchO, scratchLse);
-        }
-        return reports;
-    }
+    public DecodeStepReport[] Step<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> o, Span<float> lse) where T : unmanaged =>
+        DecodeDriver.Step(_sessions, q, k, v, o, lse);
 
     /// <inheritdoc />
     public void Dispose()
