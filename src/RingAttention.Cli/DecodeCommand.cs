@@ -52,6 +52,11 @@ internal static class DecodeCommand
         int steps = decode.Steps, tokens = decode.TokensPerStep, batch = options.Batch;
         var layout = SequenceLayouts.Create(decode.Layout, decode.Context, ranks);
         var source = new CounterRandomSource(decode.Seed, options, decode.Context + steps * tokens);
+        // Every rank knows every rank's final cache length (layout plus placement): a limit too small fails here, on all ranks.
+        var placement = new AppendPlacement(ranks, decode.BlockSize, decode.Context);
+        int largest = Enumerable.Range(0, ranks).Max(r => layout.LocalLength(r) + placement.AppendedOn(r, steps * tokens));
+        Check(decode.MaxCacheTokens is null || decode.MaxCacheTokens >= largest, "--max-cache-tokens",
+            $"at least {largest} (the largest rank's prefill shard plus its appended tokens)", decode.MaxCacheTokens);
         var cacheOptions = new DecodeCacheOptions { BlockSize = decode.BlockSize, MaxTokensPerRank = decode.MaxCacheTokens, Threads = decode.Threads };
 
         // Every process probes at once: under MPI the ranks of a node share its memory bus, as they do when decoding.
