@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using RingAttention.Decode;
 using RingAttention.Inputs;
@@ -90,6 +92,21 @@ internal static class DecodeCommand
                     host.MaxOverProcesses(reports.Max(r => r.MergeSeconds)),
                     (long)host.MaxOverProcesses(reports.Max(r => r.CacheBytesRead))));
             }
+            string? digest = null;
+            bool ranksAgree = true;
+            if (decode.Digest)
+            {
+                var hash = new XxHash3();
+                foreach (var (o, lse) in outputs)
+                {
+                    hash.Append(MemoryMarshal.AsBytes(o.AsSpan()));
+                    hash.Append(MemoryMarshal.AsBytes(lse.AsSpan()));
+                }
+                digest = Convert.ToHexStringLower(hash.GetCurrentHash());
+                // 52 bits of the hash are exact in a double: equal maximum and minimum over processes mean every rank agrees.
+                double mine = hash.GetCurrentHashAsUInt64() & ((1UL << 52) - 1);
+                ranksAgree = host.MaxOverProcesses(mine) == -host.MaxOverProcesses(-mine);
+            }
             long cacheMax = (long)host.MaxOverProcesses(sessions.Max(s => s.Cache.Bytes));
             long cacheMin = -(long)host.MaxOverProcesses(-sessions.Min(s => s.Cache.Bytes));
             long allocatedMax = (long)host.MaxOverProcesses(sessions.Max(s => s.Cache.CapacityBytes));
@@ -115,7 +132,8 @@ internal static class DecodeCommand
                 Percentile(timings.Select(t => t.Seconds), 0.5), Percentile(timings.Select(t => t.Seconds), 0.99),
                 Percentile(timings.Select(t => t.KernelSeconds), 0.5), Percentile(timings.Select(t => t.MergeSeconds), 0.5),
                 timings[^1].CacheBytesRead, timings[^1].CacheBytesRead / timings[^1].KernelSeconds / 1e9, bandwidth / 1e9,
-                cacheMin, cacheMax, allocatedMax, verifySteps, verification, outputTolerance, verified, Stopwatch.GetElapsedTime(verifyStart).TotalSeconds);
+                cacheMin, cacheMax, allocatedMax, verifySteps, verification, outputTolerance, verified, Stopwatch.GetElapsedTime(verifyStart).TotalSeconds,
+                digest, ranksAgree);
             if (decode.Json)
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
@@ -124,7 +142,7 @@ internal static class DecodeCommand
             {
                 Print(result);
             }
-            return verified || verifySteps == 0 ? ExitCodes.Ok : ExitCodes.VerificationFailed;
+            return (verified || verifySteps == 0) && ranksAgree ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         }
         finally
         {
@@ -234,6 +252,10 @@ internal static class DecodeCommand
         Console.WriteLine(r.VerifiedSteps == 0
             ? "verification  skipped (--verify-steps 0)"
             : $"verification  {r.VerifiedSteps} step(s), {v.Rows} row(s): max |ΔO| {v.MaxAbsError:E2} (allowed {r.OutputTolerance:E2}), max |ΔLSE| {v.MaxLseAbsError:E2} in {r.VerifySeconds:F2} s: {(r.Verified ? "OK" : "FAILED")}");
+        if (r.OutputDigest is not null)
+        {
+            Console.WriteLine($"digest        {r.OutputDigest} ({(r.RanksAgree ? "every rank got the same bytes" : "RANKS DIFFER")})");
+        }
     }
 
     private static string Bytes(long bytes) => bytes >= 1 << 30 ? $"{bytes / (double)(1 << 30):F2} GiB" : bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F2} MiB" : $"{bytes / 1024.0:F1} KiB";
@@ -294,4 +316,4 @@ internal sealed record DecodeResult(
     string Command, string Problem, string Layout, int Ranks, int Context, int Steps, int TokensPerStep, int BlockSize, string Host, int Cores,
     double PrefillSeconds, double StepP50Seconds, double StepP99Seconds, double KernelP50Seconds, double MergeP50Seconds,
     long CacheBytesReadPerRank, double KernelGBps, double BandwidthGBps, long CacheBytesMin, long CacheBytesMax, long CacheBytesAllocatedMax,
-    int VerifiedSteps, VerificationResult Verification, double OutputTolerance, bool Verified, double VerifySeconds);
+    int VerifiedSteps, VerificationResult Verification, double OutputTolerance, bool Verified, double VerifySeconds, string? OutputDigest, bool RanksAgree);

@@ -79,6 +79,10 @@ public sealed class DecodeOptions
     [Option("exchange-timeout", Default = 300.0, HelpText = "Seconds an exchange or collective may wait for a peer.")]
     public double ExchangeTimeout { get; set; }
 
+    /// <summary>Report a digest of the outputs.</summary>
+    [Option("digest", Default = false, HelpText = "Report a hash (XxHash3) of every step's merged O and LSE bytes, and whether all ranks got the same bytes (to compare MPI with emulation bitwise).")]
+    public bool Digest { get; set; }
+
     /// <summary>JSON output.</summary>
     [Option("json", Default = false, HelpText = "Print the result as JSON.")]
     public bool Json { get; set; }
