@@ -67,9 +67,19 @@ internal static class DecodeCommand
         try
         {
             long prefillStart = Stopwatch.GetTimestamp();
-            var inputs = sessions.Select(session => PrefillShards<T>(source, options, layout, session.Rank)).ToList();
-            DecodeDriver.Prefill(sessions, layout, host.Backend, inputs);
-            inputs.Clear();
+            if (decode.CacheOnly)
+            {
+                foreach (var session in sessions)
+                {
+                    session.LoadPrefill<T>(layout, Shard<T>(source, options, layout, session.Rank, QkvTensor.K), Shard<T>(source, options, layout, session.Rank, QkvTensor.V));
+                }
+            }
+            else
+            {
+                var inputs = sessions.Select(session => PrefillShards<T>(source, options, layout, session.Rank)).ToList();
+                DecodeDriver.Prefill(sessions, layout, host.Backend, inputs);
+                inputs.Clear();
+            }
             double prefillSeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(prefillStart).TotalSeconds);
 
             var outputs = new List<(T[] O, float[] Lse)>();
@@ -157,24 +167,25 @@ internal static class DecodeCommand
     private static (T[] Q, T[] K, T[] V, T[] O, float[] Lse) PrefillShards<T>(ITensorSource source, AttentionOptions options, ISequenceLayout layout, int rank)
         where T : unmanaged
     {
+        int local = layout.LocalLength(rank);
+        return (Shard<T>(source, options, layout, rank, QkvTensor.Q), Shard<T>(source, options, layout, rank, QkvTensor.K), Shard<T>(source, options, layout, rank, QkvTensor.V),
+            new T[(long)options.Batch * local * options.QueryRowElements], new float[(long)options.Batch * options.Heads * local]);
+    }
+
+    /// <summary>A rank's layout shard of one tensor from the generator, [batch, local, width].</summary>
+    private static T[] Shard<T>(ITensorSource source, AttentionOptions options, ISequenceLayout layout, int rank, QkvTensor tensor) where T : unmanaged
+    {
         int local = layout.LocalLength(rank), batch = options.Batch;
+        int width = tensor == QkvTensor.Q ? options.QueryRowElements : options.KeyRowElements;
         var positions = layout.Segments(rank).SelectMany(s => Enumerable.Range(0, s.Count).Select(s.GlobalAt)).ToArray();
-        T[] Read(QkvTensor tensor, int width)
+        var shard = new T[(long)batch * local * width];
+        Parallel.For(0, batch * local, index =>
         {
-            var shard = new T[(long)batch * local * width];
             var row = new float[width];
-            for (int b = 0; b < batch; b++)
-            {
-                for (int i = 0; i < local; i++)
-                {
-                    source.ReadRow(tensor, b, positions[i], row);
-                    Store(row, shard.AsSpan((int)(((long)b * local + i) * width), width));
-                }
-            }
-            return shard;
-        }
-        return (Read(QkvTensor.Q, options.QueryRowElements), Read(QkvTensor.K, options.KeyRowElements), Read(QkvTensor.V, options.KeyRowElements),
-            new T[(long)batch * local * options.QueryRowElements], new float[(long)batch * options.Heads * local]);
+            source.ReadRow(tensor, index / local, positions[index % local], row);
+            Store(row, shard.AsSpan((int)((long)index * width), width));
+        });
+        return shard;
     }
 
     /// <summary>Rows [first, first + count) of one tensor as [batch, count, width].</summary>

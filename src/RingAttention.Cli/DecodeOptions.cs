@@ -47,6 +47,10 @@ public sealed class DecodeOptions
     [Option("layout", Default = LayoutKind.Zigzag, HelpText = "Layout of the prefill: contiguous, zigzag or striped (appended tokens follow --block-size).")]
     public LayoutKind Layout { get; set; }
 
+    /// <summary>Fill the caches without the prefill forward.</summary>
+    [Option("cache-only", Default = false, HelpText = "Fill each rank's cache with its layout shard of the prompt's K/V from the generator without running the prefill forward (whose outputs decode does not use): for decode-only runs at contexts whose prefill would take hours here.")]
+    public bool CacheOnly { get; set; }
+
     /// <summary>Placement block.</summary>
     [Option("block-size", Default = 64, HelpText = "Appended tokens per placement block (round robin over the ranks by block).")]
     public int BlockSize { get; set; }
