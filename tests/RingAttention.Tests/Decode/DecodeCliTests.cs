@@ -42,6 +42,20 @@ public sealed class DecodeCliTests
         Assert.Contains("verification  skipped", stdout);
     }
 
+    [Fact]
+    public void CacheOnlyFillsTheSameCachesAsThePrefill()
+    {
+        string[] problem = ["decode", "--ranks", "3", "--context", "130", "--steps", "3", "--tokens-per-step", "2", "--head-dim", "16", "--layout", "striped", "--digest", "--json"];
+        var (exit, stdout, _) = Invoke(problem);
+        Assert.Equal(0, exit);
+        var (cacheOnlyExit, cacheOnlyStdout, _) = Invoke([.. problem, "--cache-only"]);
+        Assert.Equal(0, cacheOnlyExit);
+        using var full = JsonDocument.Parse(stdout);
+        using var cacheOnly = JsonDocument.Parse(cacheOnlyStdout);
+        Assert.True(cacheOnly.RootElement.GetProperty("Verified").GetBoolean());
+        Assert.Equal(full.RootElement.GetProperty("OutputDigest").GetString(), cacheOnly.RootElement.GetProperty("OutputDigest").GetString());
+    }
+
     [Theory]
     [InlineData("--context", "0", "--context: expected at least 1, actual 0.")]
     [InlineData("--tokens-per-step", "0", "--tokens-per-step: expected at least 1, actual 0.")]
