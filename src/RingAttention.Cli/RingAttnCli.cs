@@ -19,6 +19,7 @@ internal static class RingAttnCli
         CommandVerb.Of<SelfTestOptions>(GpuCommands.SelfTest),
         CommandVerb.Of<BenchGpuOptions>(GpuCommands.BenchGpu),
         CommandVerb.Of<PlanOptions>(PlanCommand.Execute),
+        CommandVerb.Of<DecodeOptions>(DecodeCommand.Execute),
     ];
 
     public static int Run(string[] args)
