@@ -53,8 +53,8 @@ public sealed class DecodeSession : IDisposable
     public AppendPlacement Placement => _placement ?? throw new InvalidOperationException("the session has no placement yet: call Prefill (or LoadPrefill) first");
 
     /// <summary>
-    /// Runs the ring forward over the prompt (<see cref="RingForward.Run"/>) on <paramref name="backend"/> and keeps
-    /// this rank's K/V as its cache. Spans are this rank's shards as for <see cref="RingForward.Run"/>.
+    /// Runs the ring forward over the prompt (<see cref="RingForward"/>) on <paramref name="backend"/> and keeps
+    /// this rank's K/V as its cache. Spans are this rank's shards as for <see cref="RingForward"/>.
     /// </summary>
     public RankReport Prefill<T>(ISequenceLayout layout, IAttentionBackend backend,
         ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> o, Span<float> lse) where T : unmanaged
