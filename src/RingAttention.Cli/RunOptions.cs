@@ -60,7 +60,7 @@ public sealed partial record RunOptions
     public double? Tolerance { get; init; }
 
     /// <summary>Storage type.</summary>
-    [Option("dtype", Default = ElementType.Float32, HelpText = "Storage type of Q, K, V and O: Float32, Float16 or BFloat16 (compute is fp32).")]
+    [Option("dtype", Default = ElementType.Float32, HelpText = "Storage type of Q, K, V and O: Float32, Float16 or BFloat16 (compute is fp32). Default Float32; BFloat16 with --backend cuda and random inputs.")]
     public ElementType ElementType { get; init; }
 
     /// <summary>JSON output.</summary>

@@ -46,6 +46,24 @@ public sealed class MultiGpuTests
         Assert.Equal(Ringattn.Digests(Ringattn.Json(emulation)), Ringattn.Digests(job));
     }
 
+    [SkippableFact]
+    public void Cuda_stores_bfloat16_unless_a_dtype_is_given()
+    {
+        Gpus.Require(1);
+        string[] noDtype = Problem.Where((argument, i) => argument != "--dtype" && (i == 0 || Problem[i - 1] != "--dtype")).ToArray();
+        var byDefault = Ringattn.Emulation(2, ["--backend", "cuda", .. noDtype], Limit);
+        var bf16 = Ringattn.Emulation(2, ["--backend", "cuda", "--dtype", "BFloat16", .. noDtype], Limit);
+        var fp32 = Ringattn.Emulation(2, ["--backend", "cuda", "--dtype", "Float32", .. noDtype], Limit);
+        foreach (var run in new[] { byDefault, bf16, fp32 })
+        {
+            Assert.True(run.ExitCode == 0, run.ToString());
+        }
+        Assert.Contains("BFloat16 storage", byDefault.StandardError);
+        Assert.DoesNotContain("BFloat16 storage", fp32.StandardError);
+        Assert.Equal(Ringattn.Digests(Ringattn.Json(bf16)), Ringattn.Digests(Ringattn.Json(byDefault)));
+        Assert.NotEqual(Ringattn.Digests(Ringattn.Json(fp32)), Ringattn.Digests(Ringattn.Json(byDefault)));
+    }
+
     [SkippableTheory]
     [MemberData(nameof(Families))]
     public void A_hung_rank_ends_the_job_by_the_exchange_timeout_naming_it(string family)
