@@ -22,9 +22,16 @@ internal static class CommandLineCheck
             .Where(o => o.Attribute is not null)
             .ToArray();
         var given = new HashSet<string>(StringComparer.Ordinal);
+        string? previousSwitch = null;
         for (int i = 0; i < arguments.Count; i++)
         {
             string argument = arguments[i];
+            if ((!argument.StartsWith('-') || argument == "-") && previousSwitch is not null)
+            {
+                throw new InvalidInputException("--" + previousSwitch,
+                    $"--{previousSwitch}: is a switch and takes no value, actual '{TerminalText.Escape(argument)}' (leave it out for false).");
+            }
+            previousSwitch = null;
             if (!argument.StartsWith('-') || argument == "-")
             {
                 throw new InvalidInputException(argument,
@@ -52,6 +59,7 @@ internal static class CommandLineCheck
                 {
                     throw new InvalidInputException("--" + longName, $"--{longName}: is a switch and takes no value, actual '{TerminalText.Escape(argument)}' (leave it out for false).");
                 }
+                previousSwitch = longName;
                 continue;
             }
             if (inlineValue)

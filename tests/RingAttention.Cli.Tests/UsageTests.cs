@@ -42,6 +42,14 @@ public sealed class UsageTests
     }
 
     [Fact]
+    public void ASwitchGivenAValueSaysItTakesNone()
+    {
+        var (exit, _, stderr) = Cli.Invoke("run", "--causal", "false");
+        Assert.Equal(2, exit);
+        Assert.Contains("--causal: is a switch and takes no value, actual 'false' (leave it out for false).", stderr);
+    }
+
+    [Fact]
     public void NegativeNumbersAreValuesNotOptions()
     {
         var (exit, _, stderr) = Cli.Invoke("run", "--seq", "-3");
