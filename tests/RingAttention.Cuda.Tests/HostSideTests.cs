@@ -214,6 +214,6 @@ public sealed class HostSideTests
         {
             Assert.Contains("__global__", KernelSources.Get(file));
         }
-        Assert.Equal(["block_info.cuh", "convert.cuh", "flash_params.cuh", "fragments.cuh", "kernel_traits.cuh", "mask.cuh", "softmax.cuh"], KernelSources.Headers.Keys.Order());
+        Assert.Equal(["block_info.cuh", "convert.cuh", "flash_params.cuh", "fragments.cuh", "kernel_traits.cuh", "mask.cuh", "ptx.cuh", "softmax.cuh"], KernelSources.Headers.Keys.Order());
     }
 }
