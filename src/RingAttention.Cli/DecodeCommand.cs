@@ -21,16 +21,16 @@ internal static class DecodeCommand
 
     public static int Execute(DecodeOptions decode)
     {
-        Check(decode.Ranks >= 1, "--ranks", "at least 1", decode.Ranks);
-        Check(decode.Context >= 1, "--context", "at least 1", decode.Context);
-        Check(decode.Steps >= 1, "--steps", "at least 1", decode.Steps);
-        Check(decode.TokensPerStep >= 1, "--tokens-per-step", "at least 1", decode.TokensPerStep);
-        Check((long)decode.Context + (long)decode.Steps * decode.TokensPerStep <= int.MaxValue, "--steps", $"context + steps × tokens-per-step at most {int.MaxValue}", decode.Steps);
-        Check(decode.BlockSize >= 1, "--block-size", "at least 1", decode.BlockSize);
-        Check(decode.MaxCacheTokens is null or >= 1, "--max-cache-tokens", "at least 1", decode.MaxCacheTokens);
-        Check(decode.VerifySteps is null or >= 0, "--verify-steps", "at least 0", decode.VerifySteps);
-        Check(decode.Threads is null or >= 1, "--threads", "at least 1", decode.Threads);
-        Check(decode.Tolerance is null or > 0, "--tolerance", "a positive number", decode.Tolerance);
+        OptionCheck.That(decode.Ranks >= 1, "--ranks", "at least 1", decode.Ranks);
+        OptionCheck.That(decode.Context >= 1, "--context", "at least 1", decode.Context);
+        OptionCheck.That(decode.Steps >= 1, "--steps", "at least 1", decode.Steps);
+        OptionCheck.That(decode.TokensPerStep >= 1, "--tokens-per-step", "at least 1", decode.TokensPerStep);
+        OptionCheck.That((long)decode.Context + (long)decode.Steps * decode.TokensPerStep <= int.MaxValue, "--steps", $"context + steps × tokens-per-step at most {int.MaxValue}", decode.Steps);
+        OptionCheck.That(decode.BlockSize >= 1, "--block-size", "at least 1", decode.BlockSize);
+        OptionCheck.That(decode.MaxCacheTokens is null or >= 1, "--max-cache-tokens", "at least 1", decode.MaxCacheTokens);
+        OptionCheck.That(decode.VerifySteps is null or >= 0, "--verify-steps", "at least 0", decode.VerifySteps);
+        OptionCheck.That(decode.Threads is null or >= 1, "--threads", "at least 1", decode.Threads);
+        OptionCheck.That(decode.Tolerance is null or > 0, "--tolerance", "a positive number", decode.Tolerance);
         var options = ToAttentionOptions(decode);
         return decode.ElementType switch
         {
@@ -49,15 +49,16 @@ internal static class DecodeCommand
             Backend = BackendKind.Cpu, SequenceLength = decode.Context, Batch = decode.Batch, Heads = decode.Heads, KvHeads = decode.KvHeads,
             HeadDim = decode.HeadDim, ElementType = decode.ElementType, Seed = decode.Seed, Layout = decode.Layout,
         };
+        RunOptionChecks.Check(hostOptions);
         using var host = JobHosts.Create(hostOptions);
-        int ranks = hostOptions.Ranks;
+        int ranks = host.RingSize;
         int steps = decode.Steps, tokens = decode.TokensPerStep, batch = options.Batch;
         var layout = SequenceLayouts.Create(decode.Layout, decode.Context, ranks);
         var source = new CounterRandomSource(decode.Seed, options, decode.Context + steps * tokens);
         // Every rank knows every rank's final cache length (layout plus placement): a limit too small fails here, on all ranks.
         var placement = new AppendPlacement(ranks, decode.BlockSize, decode.Context);
         int largest = Enumerable.Range(0, ranks).Max(r => layout.LocalLength(r) + placement.AppendedOn(r, steps * tokens));
-        Check(decode.MaxCacheTokens is null || decode.MaxCacheTokens >= largest, "--max-cache-tokens",
+        OptionCheck.That(decode.MaxCacheTokens is null || decode.MaxCacheTokens >= largest, "--max-cache-tokens",
             $"at least {largest} (the largest rank's prefill shard plus its appended tokens)", decode.MaxCacheTokens);
         var cacheOptions = new DecodeCacheOptions { BlockSize = decode.BlockSize, MaxTokensPerRank = decode.MaxCacheTokens, Threads = decode.Threads };
 
@@ -306,17 +307,9 @@ internal static class DecodeCommand
             };
             string message = CommandRunner.PlainMessage(e);
             string prefix = e.ParamName + ":";
-            throw new ArgumentException(option + ":" + (message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : " " + message), e);
+            throw new InvalidInputException(option, option + ":" + (message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : " " + message), e);
         }
         return options;
-    }
-
-    private static void Check(bool condition, string option, string expected, object? actual)
-    {
-        if (!condition)
-        {
-            throw new ArgumentException($"{option}: expected {expected}, actual {actual}.");
-        }
     }
 
     private sealed record StepFigures(double Seconds, double KernelSeconds, double MergeSeconds, long CacheBytesRead);
