@@ -37,7 +37,7 @@ public abstract class KernelSuite(ITestOutputHelper output)
                 {
                     foreach (bool causal in new[] { false, true })
                     {
-                        AssertWithinTolerance(backend, new TestProblem(new AttentionOptions { Heads = 2, KvHeads = 1, HeadDim = d, Causal = causal, ElementType = type }, n));
+                        AssertWithinTolerance(backend, new TestProblem(new AttentionOptions { Batch = 2, Heads = 2, KvHeads = 1, HeadDim = d, Causal = causal, ElementType = type }, n));
                     }
                 }
             }
@@ -48,11 +48,14 @@ public abstract class KernelSuite(ITestOutputHelper output)
     public void GroupedQueryAttentionWithBatches()
     {
         using var backend = CreateBackend();
-        foreach (var (heads, kvHeads, n) in new[] { (8, 2, 129), (8, 1, 200), (4, 4, 70) })
+        foreach (var type in StorageTypes)
         {
-            foreach (bool causal in new[] { false, true })
+            foreach (var (heads, kvHeads, n) in new[] { (8, 2, 129), (8, 1, 200), (4, 4, 70) })
             {
-                AssertWithinTolerance(backend, new TestProblem(new AttentionOptions { Batch = 2, Heads = heads, KvHeads = kvHeads, HeadDim = 64, Causal = causal }, n));
+                foreach (bool causal in new[] { false, true })
+                {
+                    AssertWithinTolerance(backend, new TestProblem(new AttentionOptions { Batch = 2, Heads = heads, KvHeads = kvHeads, HeadDim = 64, Causal = causal, ElementType = type }, n));
+                }
             }
         }
     }
