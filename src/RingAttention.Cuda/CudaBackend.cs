@@ -78,7 +78,7 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
     public bool IsHostMemory => false;
 
     /// <summary>The kernel a forward call runs (for reports and tests).</summary>
-    public KernelVariant VariantFor(in FlashForwardParams args) => KernelVariant.ForForward(args, out _);
+    internal KernelVariant VariantFor(in FlashForwardParams args) => KernelVariant.ForForward(args, out _);
 
     /// <summary>Compiles (or loads from the cache) every kernel this backend can launch, so timed runs never compile.</summary>
     public void Warm()
@@ -137,8 +137,12 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
         ThrowIfFailed(cuMemsetD32Async((ulong)(buffer.Address + (nint)offset), BitConverter.SingleToUInt32Bits(value), (nuint)count, _compute.Stream));
     }
 
-    /// <inheritdoc />
-    public void Forward(in FlashForwardParams args)
+    void IAttentionBackend.Forward(in FlashForwardParams args) => Forward(args);
+
+    void IAttentionBackend.FinishRows(in FlashFinalizeParams args) => FinishRows(args);
+
+    /// <inheritdoc cref="IAttentionBackend.Forward"/>
+    internal void Forward(in FlashForwardParams args)
     {
         ForwardArguments.Validate(args);
         if (args.SeqLenQ == 0 || args.SeqLenK == 0)
@@ -150,8 +154,8 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
         _kernels.Get(variant).Launch(_compute, geometry.Grid, geometry.Block, geometry.SharedBytes, args);
     }
 
-    /// <inheritdoc />
-    public void FinishRows(in FlashFinalizeParams args)
+    /// <inheritdoc cref="IAttentionBackend.FinishRows"/>
+    internal void FinishRows(in FlashFinalizeParams args)
     {
         ForwardArguments.Validate(args);
         if (args.SeqLenQ == 0)

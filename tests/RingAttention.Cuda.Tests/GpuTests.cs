@@ -1,5 +1,6 @@
-using RingAttention.Cpu;
 using RingAttention.Cuda.Diagnostics;
+using RingAttention.Kernels;
+using RingAttention.TestSupport;
 using Xunit.Abstractions;
 
 namespace RingAttention.Cuda.Tests;
@@ -7,26 +8,29 @@ namespace RingAttention.Cuda.Tests;
 /// <summary>The GPU path end to end: these run wherever a usable GPU is present and skip, with the reason, elsewhere.</summary>
 public sealed class GpuTests(ITestOutputHelper output)
 {
-    [SkippableFact]
-    public void KernelsMatchTheCpuBackendOverTheShapeGrid()
-    {
-        Requirements.Gpu();
-        using var gpu = CudaBackend.Create();
-        using var cpu = new CpuBackend();
-        AssertAllPassed(GpuChecks.KernelAgainstCpu(gpu, cpu));
-    }
-
     /// <summary>
-    /// A small grid that still crosses every kernel path (fp32 SIMT, bf16 tensor cores with several K/V tiles, the
-    /// causal diagonal, GQA, finalize): the one tools/gpu-emulator/mutations.sh runs against each injected bug.
+    /// The kernel suite every backend runs (tests/Shared/KernelSuite.cs) on the GPU. The software GPU
+    /// (tools/gpu-emulator) runs a small grid that still crosses every kernel path (fp32 SIMT, bf16 tensor cores with
+    /// several K/V tiles, the causal diagonal, GQA, finalize): the one tools/gpu-emulator/mutations.sh runs against
+    /// each injected bug. A GPU runs the full grid.
     /// </summary>
-    [SkippableFact]
-    public void KernelsMatchTheCpuBackendOnTheMutationGrid()
+    public sealed class Kernels(ITestOutputHelper output) : KernelSuite(output)
     {
-        Requirements.Gpu();
-        using var gpu = CudaBackend.Create();
-        using var cpu = new CpuBackend();
-        AssertAllPassed(GpuChecks.KernelAgainstCpu(gpu, cpu, types: [ElementType.Float32, ElementType.BFloat16], headDims: [64], lengths: [70, 333]));
+        private bool _software;
+
+        protected override IAttentionBackend CreateBackend()
+        {
+            Requirements.Gpu();
+            var gpu = CudaBackend.Create();
+            _software = gpu.Context.Device.Name.Contains("software GPU", StringComparison.Ordinal);
+            return gpu;
+        }
+
+        protected override IReadOnlyList<ElementType> StorageTypes => _software ? [ElementType.Float32, ElementType.BFloat16] : base.StorageTypes;
+
+        protected override IReadOnlyList<int> HeadDims => _software ? [64] : [.. base.HeadDims, 200];
+
+        protected override IReadOnlyList<int> Lengths => _software ? [70, 333] : base.Lengths;
     }
 
     [SkippableFact]

@@ -13,9 +13,10 @@ namespace RingAttention.Cuda.Diagnostics;
 public sealed record CheckResult(string Name, bool Passed, string Detail);
 
 /// <summary>
-/// The checks that need a GPU, shared by the xUnit GPU tests and <c>ringattn selftest</c> (GPU hosts without .NET):
-/// the CUDA kernels against the CPU backend over a shape grid, and the single-GPU emulated ring against single-device
-/// attention for every layout. The float64 reference is the oracle; the GPU's error may be at most twice the
+/// The checks that need a GPU for <c>ringattn selftest</c> (GPU hosts without the .NET SDK, so without the test
+/// projects): the CUDA kernels against the CPU backend over a shape grid, and the single-GPU emulated ring against
+/// single-device attention for every layout (also run by the xUnit GPU tests). The xUnit tests check the kernels with
+/// the suite every backend runs (tests/Shared/KernelSuite.cs); this grid stays because the selftest ships in the tool. The float64 reference is the oracle; the GPU's error may be at most twice the
 /// yardstick's (the CPU backend's, or the single-device GPU run's) plus what the GPU rounds differently: P in the
 /// storage type before P·V on tensor cores, and O's final rounding.
 /// </summary>

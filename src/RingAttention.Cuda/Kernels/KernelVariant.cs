@@ -125,7 +125,7 @@ public sealed record KernelVariant
     /// The kernel that runs <paramref name="p"/>: the tensor-core kernel when the operands are 16-bit, the head dim a
     /// multiple of 8, and every address and stride allows 16-byte loads; otherwise the fp32 kernel, with the reason.
     /// </summary>
-    public static KernelVariant ForForward(in FlashForwardParams p, out string? whyNotTensorCores)
+    internal static KernelVariant ForForward(in FlashForwardParams p, out string? whyNotTensorCores)
     {
         whyNotTensorCores = TensorCoreObstacle(p);
         return whyNotTensorCores is null

@@ -15,7 +15,7 @@ public readonly record struct LaunchGeometry(Dim3 Grid, Dim3 Block, int SharedBy
     /// Forward: one block per (query tile, head, batch); query tiles along x, launched in reverse so the tiles that
     /// see the most keys under the causal mask start first.
     /// </summary>
-    public static LaunchGeometry Forward(KernelVariant variant, in FlashForwardParams p)
+    internal static LaunchGeometry Forward(KernelVariant variant, in FlashForwardParams p)
     {
         Guard.InRange(p.Heads, 1, MaxGridYZ, nameof(p.Heads));
         Guard.InRange(p.Batch, 1, MaxGridYZ, nameof(p.Batch));
@@ -27,7 +27,7 @@ public readonly record struct LaunchGeometry(Dim3 Grid, Dim3 Block, int SharedBy
     }
 
     /// <summary>Finalize: one warp per (batch, row, head), 8 warps per block.</summary>
-    public static LaunchGeometry Finalize(in FlashFinalizeParams p)
+    internal static LaunchGeometry Finalize(in FlashFinalizeParams p)
     {
         long rows = (long)p.Batch * p.SeqLenQ * p.Heads;
         long blocks = (rows + 7) / 8;

@@ -70,8 +70,12 @@ public sealed unsafe class CpuBackend : IAttentionBackend
         }
     }
 
-    /// <inheritdoc />
-    public void Forward(in FlashForwardParams args)
+    void IAttentionBackend.Forward(in FlashForwardParams args) => Forward(args);
+
+    void IAttentionBackend.FinishRows(in FlashFinalizeParams args) => FinishRows(args);
+
+    /// <inheritdoc cref="IAttentionBackend.Forward"/>
+    internal void Forward(in FlashForwardParams args)
     {
         lock (_device)
         {
@@ -79,8 +83,8 @@ public sealed unsafe class CpuBackend : IAttentionBackend
         }
     }
 
-    /// <inheritdoc />
-    public void FinishRows(in FlashFinalizeParams args)
+    /// <inheritdoc cref="IAttentionBackend.FinishRows"/>
+    internal void FinishRows(in FlashFinalizeParams args)
     {
         var p = args;
         var type = (ElementType)p.ElementType;

@@ -112,7 +112,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     /// computed from the stored O and dO) to <see cref="FlashBackwardParams.DSum"/> and zeroes
     /// <see cref="FlashBackwardParams.DQAccum"/> for the query rows. K, V, LSE and the dK/dV accumulators are not read.
     /// </summary>
-    public void Preprocess(in FlashBackwardParams args)
+    internal void Preprocess(in FlashBackwardParams args)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var p = args;
@@ -147,7 +147,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     /// Adds the gradient contributions of the call's query rows and key rows to the dQ, dK and dV accumulators (fp32,
     /// scale applied). Not re-entrant: callers serialise calls on one kernel.
     /// </summary>
-    public void Backward(in FlashBackwardParams args)
+    internal void Backward(in FlashBackwardParams args)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Validate(args);
@@ -171,7 +171,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     }
 
     /// <summary>Checks everything a <see cref="Backward(in FlashBackwardParams)"/> call reads; the exception names the field.</summary>
-    public static void Validate(in FlashBackwardParams p)
+    internal static void Validate(in FlashBackwardParams p)
     {
         ValidateShape(p);
         if (p.SeqLenQ == 0 || p.SeqLenK == 0)

@@ -20,7 +20,7 @@ namespace RingAttention.Kernels;
 /// </para>
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct FlashBackwardParams
+internal struct FlashBackwardParams
 {
     // The Q, K, V part every kernel kind shares (flash-attention's Qkv_params), in that part's field order.
     /// <summary>Q, <see cref="ElementType"/> elements.</summary>

@@ -19,7 +19,7 @@ namespace RingAttention.Kernels;
 /// </para>
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct FlashForwardParams
+internal struct FlashForwardParams
 {
     /// <summary>The QKV part every kernel kind shares (in C++ the base struct); its fields read through the properties below.</summary>
     public FlashQkvParams Qkv;
@@ -150,7 +150,7 @@ public struct FlashForwardParams
 /// and LSE [batch, heads, seq].
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct FlashFinalizeParams
+internal struct FlashFinalizeParams
 {
     /// <summary>Running unnormalised output, fp32.</summary>
     public nint OAccum;

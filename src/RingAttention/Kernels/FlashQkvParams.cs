@@ -9,7 +9,7 @@ namespace RingAttention.Kernels;
 /// by <c>FlashQkvParams</c> in <c>kernels/flash_params.cuh</c>.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct FlashQkvParams
+internal struct FlashQkvParams
 {
     /// <summary>Q, storage-type elements.</summary>
     public nint Q;

@@ -4,7 +4,7 @@ namespace RingAttention.Kernels;
 
 /// <summary>
 /// Memory that a backend's kernels and the ring transports address: host memory for the CPU backend, device
-/// memory for CUDA. <see cref="Address"/> is what goes into <see cref="FlashForwardParams"/>.
+/// memory for CUDA. <see cref="Address"/> is what the kernels' (internal) parameter structs point at.
 /// </summary>
 public abstract class BackendBuffer : IDisposable
 {
@@ -60,10 +60,10 @@ public interface IAttentionBackend : IDisposable
     void Fill(BackendBuffer buffer, long offset, long count, float value);
 
     /// <summary>Runs the block kernel: continues the running state in <paramref name="args"/> over its keys.</summary>
-    void Forward(in FlashForwardParams args);
+    internal void Forward(in FlashForwardParams args);
 
     /// <summary>Turns the running state into rows of O (normalised, in the storage type) and LSE.</summary>
-    void FinishRows(in FlashFinalizeParams args);
+    internal void FinishRows(in FlashFinalizeParams args);
 
     /// <summary>Waits until every call made so far has completed.</summary>
     void Synchronize();

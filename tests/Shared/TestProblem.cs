@@ -1,12 +1,16 @@
 using RingAttention.Cpu;
 using RingAttention.Inputs;
+using RingAttention.Kernels;
 using RingAttention.Layouts;
 using RingAttention.Reference;
 using RingAttention.Ring;
 
 namespace RingAttention.Tests;
 
-/// <summary>A full-sequence problem with random inputs, its float64 oracle and a naive fp32 result for tolerances.</summary>
+/// <summary>
+/// A full-sequence problem with random inputs (rounded to the storage type), its float64 oracle and a naive fp32
+/// result for tolerances: the one test problem of the kernel, ring and storage-type tests of every test project.
+/// </summary>
 internal sealed class TestProblem
 {
     public TestProblem(AttentionOptions options, int n, ulong seed = 7)
@@ -47,6 +51,49 @@ internal sealed class TestProblem
         }
     }
 
+    /// <summary>
+    /// The tolerance for a result stored in <see cref="AttentionOptions.ElementType"/>: <see cref="Tolerance"/> plus, for
+    /// a 16-bit type, one unit of its rounding of O and of P before P·V (a GPU's tensor cores take P in the storage
+    /// type): unit · (max |V| + max |O|).
+    /// </summary>
+    public (double O, double Lse) StorageTolerance
+    {
+        get
+        {
+            double unit = Options.ElementType switch
+            {
+                ElementType.Float16 => Math.Pow(2, -11),
+                ElementType.BFloat16 => Math.Pow(2, -8),
+                _ => 0,
+            };
+            double maxAbsV = V.Select(x => Math.Abs((double)x)).DefaultIfEmpty(0).Max();
+            double maxAbsO = Reference.O.Select(Math.Abs).DefaultIfEmpty(0).Max();
+            var tolerance = Tolerance;
+            return (tolerance.O + unit * (maxAbsV + maxAbsO), tolerance.Lse);
+        }
+    }
+
+    /// <summary>Runs the problem on <paramref name="backend"/> over <paramref name="layout"/> in its storage type; O comes back widened to fp32.</summary>
+    public (float[] O, float[] Lse) Run(IAttentionBackend backend, ISequenceLayout layout)
+    {
+        var lse = new float[Options.Batch * Options.Heads * N];
+        switch (Options.ElementType)
+        {
+            case ElementType.Float16:
+                var oHalf = new Half[Q.Length];
+                EmulatedRing.Attention<Half>(Options, layout, backend, ToHalf(Q), ToHalf(K), ToHalf(V), oHalf, lse);
+                return (oHalf.Select(x => (float)x).ToArray(), lse);
+            case ElementType.BFloat16:
+                var oBf16 = new BFloat16[Q.Length];
+                EmulatedRing.Attention<BFloat16>(Options, layout, backend, ToBf16(Q), ToBf16(K), ToBf16(V), oBf16, lse);
+                return (oBf16.Select(x => (float)x).ToArray(), lse);
+            default:
+                var o = new float[Q.Length];
+                EmulatedRing.Attention<float>(Options, layout, backend, Q, K, V, o, lse);
+                return (o, lse);
+        }
+    }
+
     /// <summary>Runs the ring over P emulated ranks and gathers full-sequence O and LSE.</summary>
     public (float[] O, float[] Lse) RunRing(LayoutKind layout, int ranks, CpuBackend? backend = null)
     {
@@ -75,6 +122,10 @@ internal sealed class TestProblem
         return max;
     }
 
+    private static Half[] ToHalf(float[] values) => values.Select(x => (Half)x).ToArray();
+
+    private static BFloat16[] ToBf16(float[] values) => values.Select(x => (BFloat16)x).ToArray();
+
     private float[] ReadFull(QkvTensor tensor, int width)
     {
         var full = new float[Options.Batch * N * width];
@@ -85,6 +136,7 @@ internal sealed class TestProblem
                 Source.ReadRow(tensor, b, i, full.AsSpan((b * N + i) * width, width));
             }
         }
+        StorageRounding.Round(Options.ElementType, full);
         return full;
     }
 }
