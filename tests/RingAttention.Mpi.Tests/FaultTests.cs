@@ -43,7 +43,8 @@ public sealed class FaultTests
         switch (kind)
         {
             case "throw":
-                Assert.Contains("rank 1: ringattn: InvalidOperationException: fault injected", result.StandardError);
+                // A RuntimeFailureException, one of the project's own: its message alone, no type name.
+                Assert.Contains("rank 1: ringattn: fault injected by RINGATTN_FAULT: rank 1, step 1: throw", result.StandardError);
                 Assert.Equal(3, result.ExitCode);
                 break;
             case "exit":
