@@ -28,6 +28,9 @@ internal interface IJobHost : IDisposable
     /// <summary>Endpoints of the ranks this process hosts, in rank order.</summary>
     IReadOnlyList<IRingTransport> Transports { get; }
 
+    /// <summary>Called once the hosted ranks finished the ring (an injected fault after the last exchange fires here).</summary>
+    void RingFinished();
+
     /// <summary>Every rank's summary on the root (other processes may get an empty array).</summary>
     RankSummary[] Gather(RankSummary[] hosted);
 
@@ -74,6 +77,10 @@ internal sealed class EmulationHost : IJobHost
     public long JobToken { get; } = Random.Shared.NextInt64();
 
     public IReadOnlyList<IRingTransport> Transports => _transports;
+
+    public void RingFinished()
+    {
+    }
 
     public RankSummary[] Gather(RankSummary[] hosted) => hosted;
 

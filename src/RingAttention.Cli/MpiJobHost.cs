@@ -22,12 +22,15 @@ internal sealed class MpiJobHost : IJobHost
     private readonly IRingTransport _transport;
     private readonly IRingTransport[] _transports;
     private readonly string _ring;
+    private readonly TimeSpan _timeout;
+    private readonly RingFault? _fault;
+    private int _arrivals;
 
-    private MpiJobHost(MpiEnvironment environment, MpiJobEnd end, IAttentionBackend backend, IRingTransport transport, string ring, long jobToken)
+    private MpiJobHost(MpiEnvironment environment, MpiJobEnd end, IAttentionBackend backend, IRingTransport transport, string ring, long jobToken, TimeSpan timeout)
     {
-        (_environment, _end, Backend, _transport, _ring, JobToken) = (environment, end, backend, transport, ring, jobToken);
-        var fault = RingFault.FromEnvironment();
-        _transports = [fault?.Inject(_transport) ?? _transport];
+        (_environment, _end, Backend, _transport, _ring, JobToken, _timeout) = (environment, end, backend, transport, ring, jobToken, timeout);
+        _fault = RingFault.FromEnvironment();
+        _transports = [_fault?.Inject(_transport) ?? _transport];
     }
 
     private Communicator World => _environment.World;
@@ -64,7 +67,7 @@ internal sealed class MpiJobHost : IJobHost
             // One random number all ranks share (the largest drawn): unique names for the job's temporary files.
             long jobToken = world.Allreduce(Random.Shared.NextInt64(), ReductionOperation.Max);
             var (backend, transport, ring) = MpiRingChoice.Open(run, environment, timeout, end.Abort);
-            return new MpiJobHost(environment, end, backend, transport, ring, jobToken);
+            return new MpiJobHost(environment, end, backend, transport, ring, jobToken, timeout);
         }
         catch
         {
@@ -73,16 +76,58 @@ internal sealed class MpiJobHost : IJobHost
         }
     }
 
+    public void RingFinished() => _fault?.AfterRing(World.Rank, World.Size);
+
     public RankSummary[] Gather(RankSummary[] hosted)
     {
+        Arrive("the report gather");
         byte[] mine = JsonSerializer.SerializeToUtf8Bytes(hosted, SummaryJson);
         var all = World.GatherVariable(mine, root: 0);
         return all is null ? [] : all.SelectMany(bytes => JsonSerializer.Deserialize<RankSummary[]>(bytes, SummaryJson)!).OrderBy(s => s.Rank).ToArray();
     }
 
-    public double MaxOverProcesses(double value) => World.Allreduce(value, ReductionOperation.Max);
+    public double MaxOverProcesses(double value)
+    {
+        Arrive("a maximum over the ranks");
+        return World.Allreduce(value, ReductionOperation.Max);
+    }
 
-    public bool AllSucceeded(bool localSuccess) => World.Allreduce(localSuccess ? 1 : 0, ReductionOperation.Min) == 1;
+    public bool AllSucceeded(bool localSuccess)
+    {
+        Arrive("an agreement of all ranks");
+        return World.Allreduce(localSuccess ? 1 : 0, ReductionOperation.Min) == 1;
+    }
+
+    /// <summary>
+    /// Before each collective, every rank tells the next one it arrived and waits for the previous one's word, both
+    /// within the exchange timeout: a rank that stalls or dies between collectives (after the last exchange too) is
+    /// named by its neighbour, whose failure then ends the job, instead of the collective timing out without a name.
+    /// A collective can only say that some rank is missing. Messages on one link are matched in the order they were
+    /// sent, so these never take the place of a ring exchange's.
+    /// </summary>
+    private void Arrive(string what)
+    {
+        if (World.Size == 1)
+        {
+            return;
+        }
+        int sequence = _arrivals++;
+        int next = RingNeighbours.Next(World.Rank, World.Size), previous = RingNeighbours.Previous(World.Rank, World.Size);
+        int tag = sequence % (Communicator.MaxTag + 1);
+        var word = new[] { sequence };
+        var heard = new int[1];
+        var receive = World.ImmediateReceive(heard, previous, tag);
+        var send = World.ImmediateSend(word, next, tag);
+        string operation = $"arrival {sequence} (before {what})";
+        if (!receive.Wait(_timeout))
+        {
+            throw TransportTimeouts.PeerDidNotAnswer(World.Rank, operation, previous, "arrive", _timeout);
+        }
+        if (!send.Wait(_timeout))
+        {
+            throw TransportTimeouts.PeerDidNotAnswer(World.Rank, operation, next, "take the word that this rank arrived", _timeout);
+        }
+    }
 
     public void Dispose()
     {

@@ -62,6 +62,7 @@ internal static class RunCommand
             bool showProgress = host.IsRoot && !run.Json && !Console.IsOutputRedirected;
             long start = Stopwatch.GetTimestamp();
             var reports = showProgress ? ForwardWithProgress(ranks) : RingDriver.Forward(ranks);
+            host.RingFinished();
             double wallSeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(start).TotalSeconds);
 
             long verifyStart = Stopwatch.GetTimestamp();

@@ -23,7 +23,8 @@ public enum RingFaultKind
 /// <see cref="Variable"/> as <c>rank=R,step=S,kind=throw|exit|hang|kill</c>; off when the variable is unset.
 /// </summary>
 /// <param name="Rank">The rank that fails.</param>
-/// <param name="Step">The ring step at whose exchange it fails (0 to P − 2: the last step posts none).</param>
+/// <param name="Step">The ring step at whose exchange it fails (0 to P − 2: the last step posts none), or P − 1: after the
+/// last exchange, before the results are verified and gathered (see <see cref="AfterRing"/>).</param>
 /// <param name="Kind">What it does.</param>
 public sealed record RingFault(int Rank, int Step, RingFaultKind Kind)
 {
@@ -65,13 +66,25 @@ public sealed record RingFault(int Rank, int Step, RingFaultKind Kind)
     /// <summary>Wraps <paramref name="transport"/> so this fault fires at its exchange; checks it can fire in a ring of that size.</summary>
     public IRingTransport Inject(IRingTransport transport)
     {
-        if (Rank >= transport.Size || Step > transport.Size - 2)
+        if (Rank >= transport.Size || Step > transport.Size - 1)
         {
             throw new ArgumentException(
-                $"{Variable}: expected a rank from 0 to {transport.Size - 1} and a step from 0 to {transport.Size - 2} (the steps that exchange), actual rank {Rank}, step {Step}",
+                $"{Variable}: expected a rank from 0 to {transport.Size - 1} and a step from 0 to {transport.Size - 2} (the steps that exchange) or {transport.Size - 1} (after the last exchange), actual rank {Rank}, step {Step}",
                 nameof(transport));
         }
         return transport.Rank == Rank ? new FaultyTransport(transport, this) : transport;
+    }
+
+    /// <summary>
+    /// Called by rank <paramref name="rank"/> once its ring of <paramref name="size"/> ranks finished: a fault at step
+    /// P − 1 fires here, so what the job waits for after the ring (verification, verdict, report) is tested too.
+    /// </summary>
+    public void AfterRing(int rank, int size)
+    {
+        if (rank == Rank && Step == size - 1)
+        {
+            Fire();
+        }
     }
 
     private static ArgumentException Malformed(string text) =>

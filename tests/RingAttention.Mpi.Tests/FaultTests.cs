@@ -43,7 +43,8 @@ public sealed class FaultTests
         switch (kind)
         {
             case "throw":
-                Assert.Contains("rank 1: ringattn: fault injected", result.StandardError);
+                // A RuntimeFailureException, one of the project's own: its message alone, no type name.
+                Assert.Contains("rank 1: ringattn: fault injected by RINGATTN_FAULT: rank 1, step 1: throw", result.StandardError);
                 Assert.Equal(3, result.ExitCode);
                 break;
             case "exit":
@@ -59,6 +60,26 @@ public sealed class FaultTests
                 Assert.True(result.Elapsed >= TimeSpan.FromSeconds(ExchangeTimeoutSeconds), result.ToString());
                 break;
         }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(BindingTests.Families), MemberType = typeof(BindingTests))]
+    public void A_rank_that_stalls_after_the_last_exchange_is_named_within_the_timeout(string family)
+    {
+        // Step P − 1 = 2: rank 1 finishes the ring, then hangs before verification. Its neighbour, rank 2, waits for
+        // word that rank 1 arrived at the first collective after the ring, names it and ends the job.
+        var launcher = Launchers.ByName(family);
+        Launchers.Require(launcher);
+        var result = Ringattn.Mpi(launcher, 3,
+            ["--seq", "600", "--heads", "2", "--head-dim", "32", "--threads", "1", "--verify-rows", "2", "--exchange-timeout", ExchangeTimeoutSeconds.ToString()],
+            Limit, new Dictionary<string, string> { ["RINGATTN_FAULT"] = "rank=1,step=2,kind=hang" });
+
+        Assert.False(result.TimedOut, result.ToString());
+        Assert.Equal(3, result.ExitCode);
+        Assert.True(result.Elapsed < Bound, $"the job took {result.Elapsed.TotalSeconds:F1} s to end\n{result}");
+        Assert.Contains("rank 1: fault injected by RINGATTN_FAULT: rank 1, step 2: hanging", result.StandardError);
+        Assert.Matches($"rank 2: ringattn: (\\w+: )?rank 2, arrival 0 \\(before a maximum over the ranks\\): rank 1 did not arrive within {ExchangeTimeoutSeconds} s",
+            result.StandardError);
     }
 
     [SkippableTheory]

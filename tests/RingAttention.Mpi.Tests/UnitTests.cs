@@ -29,10 +29,12 @@ public sealed class UnitTests
     public void A_fault_that_could_never_fire_is_refused()
     {
         using var transport = RingAttention.Ring.InProcessRing.Create(3)[0];
-        var error = Assert.Throws<ArgumentException>(() => new RingFault(1, 2, RingFaultKind.Throw).Inject(transport));
-        Assert.Contains("a step from 0 to 1", error.Message);
+        var error = Assert.Throws<ArgumentException>(() => new RingFault(1, 3, RingFaultKind.Throw).Inject(transport));
+        Assert.Contains("a step from 0 to 1 (the steps that exchange) or 2 (after the last exchange), actual rank 1, step 3", error.Message);
         Assert.Throws<ArgumentException>(() => new RingFault(3, 0, RingFaultKind.Throw).Inject(transport));
         Assert.Same(transport, new RingFault(1, 1, RingFaultKind.Throw).Inject(transport));
+        // Step P − 1 fires after the ring (RingFault.AfterRing), on a rank other than 0 here.
+        Assert.Same(transport, new RingFault(1, 2, RingFaultKind.Throw).Inject(transport));
     }
 
     [Fact]

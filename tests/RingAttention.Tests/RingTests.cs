@@ -68,6 +68,36 @@ public sealed class RingTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData(LayoutKind.Contiguous)]
+    [InlineData(LayoutKind.Zigzag)]
+    [InlineData(LayoutKind.Striped)]
+    public void FarMoreRanksThanTokensCostsLinearlyInRanks(LayoutKind kind)
+    {
+        // P >> N: at most N ranks hold rows; the other ranks compute nothing, and an empty block travels nowhere.
+        // Every rank walking every step would post P·(P−1) exchanges (1,047,552 here); the ring posts at most a send
+        // and a receive per non-empty block and hop.
+        const int n = 64, p = 1024;
+        var options = new AttentionOptions { Heads = 1, HeadDim = 8, Causal = true };
+        var layout = SequenceLayouts.Create(kind, n, p);
+        int holding = Enumerable.Range(0, p).Count(rank => layout.LocalLength(rank) > 0);
+        Assert.InRange(holding, 1, n);
+        using var backend = new CpuBackend();
+        using var ring = new EmulatedRing(options, layout, backend);
+        var reports = ring.Forward();
+        long exchanges = reports.Sum(report => (long)report.ExchangesPosted);
+        long kernelCalls = reports.Sum(report => (long)report.KernelCalls);
+        output.WriteLine($"{kind}: {holding} ranks hold rows, {exchanges} exchanges posted, {kernelCalls} kernel calls");
+        Assert.True(exchanges <= 2L * holding * (p - 1), $"{exchanges} exchanges posted; at most {2L * holding * (p - 1)} expected");
+        Assert.True(kernelCalls <= 4L * holding * holding, $"{kernelCalls} kernel calls; at most {4L * holding * holding} expected");
+        Assert.All(reports.Where(report => report.LocalLength == 0), report => Assert.Equal(0, report.KernelCalls));
+
+        var problem = new TestProblem(options, n);
+        var (o, lse) = problem.RunRing(kind, p);
+        Assert.True(TestProblem.MaxAbs(o, problem.Reference.O) <= problem.Tolerance.O);
+        Assert.True(TestProblem.MaxAbs(lse, problem.Reference.Lse) <= problem.Tolerance.Lse);
+    }
+
     [Fact]
     public void ZigzagBalancesCausalWorkAndContiguousDoesNot()
     {

@@ -31,6 +31,7 @@ public sealed class ForwardPass : IRingPass
     private int _currentSource;
     private PendingStep _pending;
     private int _kernelCalls;
+    private int _exchangesPosted;
 
     internal ForwardPass(RankSession session, RankWorkspace workspace, AttentionOptions options, ISequenceLayout layout, RankTensors tensors)
     {
@@ -83,6 +84,7 @@ public sealed class ForwardPass : IRingPass
     {
         DisposeMarks();
         _kernelCalls = 0;
+        _exchangesPosted = 0;
         long accumulatorFloats = (long)_options.Batch * LocalLength * _options.QueryRowElements;
         long statFloats = (long)_options.Batch * _options.Heads * LocalLength;
         _backend.Fill(_accumulator, 0, accumulatorFloats, 0f);
@@ -100,11 +102,22 @@ public sealed class ForwardPass : IRingPass
         {
             return;
         }
+        // An empty block (its source holds no rows, N < P) travels nowhere: sender and receiver both know it from the
+        // layout, so each leaves that link unused, and a rank whose links are both unused posts nothing. That keeps
+        // P >> N at O(min(N, P) · P) exchanges instead of P².
+        int outgoingRows = _layout.LocalLength(_currentSource);
         int incomingRows = _layout.LocalLength(RingSchedule.SourceRank(Rank, step + 1, _layout.Ranks));
+        if (outgoingRows == 0 && incomingRows == 0)
+        {
+            return;
+        }
+        var send = outgoingRows > 0 ? _current : default;
+        var receive = incomingRows > 0 ? ReceiveMessage(step, incomingRows) : default;
         var clock = _backend.Clock;
         var postStart = clock.Mark();
-        var exchange = _transport.PostExchange(ExchangeId.ForStep(step), _current, ReceiveMessage(step, incomingRows));
-        _pending = new PendingStep(exchange, _current.Bytes, postStart, clock.Mark());
+        var exchange = _transport.PostExchange(ExchangeId.ForStep(step), send, receive);
+        _exchangesPosted++;
+        _pending = new PendingStep(exchange, send.Bytes, postStart, clock.Mark());
     }
 
     /// <inheritdoc />
@@ -112,6 +125,12 @@ public sealed class ForwardPass : IRingPass
     {
         int source = RingSchedule.SourceRank(Rank, step, _layout.Ranks);
         Debug.Assert(source == _currentSource, "the block in hand must come from the scheduled source rank");
+        if (LocalLength == 0 || _layout.LocalLength(source) == 0)
+        {
+            // No query rows or no keys: no kernel and no clock marks, only the step's (possibly relayed) exchange.
+            _steps.Add(new StepMarks(null, null) { Pending = _pending });
+            return;
+        }
         var start = _backend.Clock.Mark();
         var operands = new ForwardOperands(_tensors.Q.Address, LocalLength, _current[0].Address, _current[1].Address, _layout.LocalLength(source),
             _accumulator.Address, _rowMax.Address, _rowSum.Address);
@@ -126,13 +145,16 @@ public sealed class ForwardPass : IRingPass
     /// <inheritdoc />
     public void CompleteExchange(int step)
     {
-        if (_pending.Exchange is not { } exchange)
+        if (step >= _layout.Ranks - 1)
         {
             return;
         }
-        var waitStart = _backend.Clock.Mark();
-        exchange.Wait();
-        _steps[^1] = _steps[^1] with { WaitStart = waitStart, WaitEnd = _backend.Clock.Mark() };
+        if (_pending.Exchange is { } exchange)
+        {
+            var waitStart = _backend.Clock.Mark();
+            exchange.Wait();
+            _steps[^1] = _steps[^1] with { WaitStart = waitStart, WaitEnd = _backend.Clock.Mark() };
+        }
         _currentSource = RingSchedule.SourceRank(Rank, step + 1, _layout.Ranks);
         _current = ReceiveMessage(step, _layout.LocalLength(_currentSource));
         _pending = default;
@@ -168,6 +190,7 @@ public sealed class ForwardPass : IRingPass
             FinalizeSeconds = finishEnd.SecondsSince(finishStart),
             BytesHeld = _bytesHeld,
             KernelCalls = _kernelCalls,
+            ExchangesPosted = _exchangesPosted,
         };
     }
 
@@ -184,7 +207,7 @@ public sealed class ForwardPass : IRingPass
     private readonly record struct PendingStep(IPendingExchange? Exchange, long Bytes, IClockMark? PostStart, IClockMark? PostEnd);
 
     /// <summary>The clock marks of one step: around its kernels, around its exchange's post and wait, and the exchange's own.</summary>
-    private readonly record struct StepMarks(IClockMark ComputeStart, IClockMark ComputeEnd) : IDisposable
+    private readonly record struct StepMarks(IClockMark? ComputeStart, IClockMark? ComputeEnd) : IDisposable
     {
         public PendingStep Pending { get; init; }
 
@@ -200,7 +223,7 @@ public sealed class ForwardPass : IRingPass
         /// </summary>
         public StepTiming Timing()
         {
-            double compute = ComputeEnd.SecondsSince(ComputeStart);
+            double compute = ComputeStart is null ? 0 : ComputeEnd!.SecondsSince(ComputeStart);
             if (Pending.Exchange is not { } exchange || WaitStart is null)
             {
                 return new StepTiming(compute, 0, 0);
@@ -218,8 +241,8 @@ public sealed class ForwardPass : IRingPass
 
         public void Dispose()
         {
-            ComputeStart.Dispose();
-            ComputeEnd.Dispose();
+            ComputeStart?.Dispose();
+            ComputeEnd?.Dispose();
             Pending.PostStart?.Dispose();
             Pending.PostEnd?.Dispose();
             WaitStart?.Dispose();

@@ -23,6 +23,8 @@ public interface IRingTransport : IRingCollectives, IDisposable
     /// <summary>
     /// Posts exchange <paramref name="id"/>: <paramref name="send"/> to rank + 1, <paramref name="receive"/> from
     /// rank − 1. The previous rank's send of the same id must match <paramref name="receive"/> region by region.
+    /// An empty message (<c>default</c>, no regions) leaves that link unused: nothing is sent, or nothing is awaited
+    /// from rank − 1, whose send of the same id must then be empty too (both sides decide from global facts).
     /// </summary>
     IPendingExchange PostExchange(ExchangeId id, RingMessage send, RingMessage receive);
 }

@@ -34,6 +34,9 @@ public sealed record RankReport
     /// <summary>Block-kernel calls made (fully masked block pairs are not called).</summary>
     public required int KernelCalls { get; init; }
 
+    /// <summary>Exchanges posted (a step whose send and receive are both empty blocks posts none).</summary>
+    public int ExchangesPosted { get; init; }
+
     /// <summary>Total compute time.</summary>
     public double ComputeSeconds => Steps.Sum(s => s.ComputeSeconds);
 

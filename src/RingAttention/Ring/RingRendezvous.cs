@@ -49,7 +49,12 @@ public sealed class RingRendezvous
             {
                 throw new InvalidOperationException($"rank {rank}, {id}: posted twice while the first is still in flight");
             }
-            if (_receives.Remove((next, id), out var peer))
+            if (send.Count == 0)
+            {
+                // Nothing goes out on this link: the next rank knows it from the same global facts and posts no receive.
+                operation.SendDone();
+            }
+            else if (_receives.Remove((next, id), out var peer))
             {
                 Deliver(send, peer.Message, rank, next, id, operation, peer.Owner);
             }
@@ -57,7 +62,11 @@ public sealed class RingRendezvous
             {
                 _sends[(next, id)] = (send, operation);
             }
-            if (_sends.Remove((rank, id), out var incoming))
+            if (receive.Count == 0)
+            {
+                operation.ReceiveDone(null);
+            }
+            else if (_sends.Remove((rank, id), out var incoming))
             {
                 Deliver(incoming.Message, receive, previous, rank, id, incoming.Owner, operation);
             }
