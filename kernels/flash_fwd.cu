@@ -4,8 +4,11 @@
 // in log2 units, O += P·V. It continues the ring's running fp32 state (OAccum, RowMax, RowSum) instead of
 // writing a partial to merge. No toolkit headers: 16-bit operands are raw 32-bit words, converted with PTX.
 //
-// Pipeline (one buffer each for K and V, their loads interleaved so each overlaps the other GEMM):
-//   wait K(j); sync; issue V(j); S = Q·K(j)ᵀ; softmax; wait V(j); sync; issue K(j+1); O += P·V(j).
+// Pipeline (one buffer each for K and V, as in FlashAttention-2): the load of V(j) overlaps S = Q·K(j)ᵀ, and the
+// load of K(j+1) is issued as soon as every warp is done reading K(j), so it overlaps the softmax and P·V of tile j:
+//   wait K(j); sync; issue V(j); S = Q·K(j)ᵀ; mask; wait V(j); sync; issue K(j+1); softmax; O += P·V(j).
+// Variants without the registers for it (Traits::kNextKBeforeSoftmax) issue K(j+1) after the softmax instead.
+// One group is in flight at each wait, so wait_group 0 is the exact count.
 #include "kernel_traits.cuh"
 #include "block_info.cuh"
 #include "fragments.cuh"
@@ -163,7 +166,9 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
             }
             apply_mask<kMTiles, kNBlocks, Traits::kIsCausal>(s, query_position, p, first_key, lane);
         }
-        softmax_update<kMTiles, kNBlocks, kDBlocks>(s, row_max, row_sum, acc_o, p.ScaleSoftmaxLog2);
+        if constexpr (!Traits::kNextKBeforeSoftmax) {
+            softmax_update<kMTiles, kNBlocks, kDBlocks>(s, row_max, row_sum, acc_o, p.ScaleSoftmaxLog2);
+        }
 
         ra_cp_async_wait_all();
         __syncthreads();  // V(tile) has landed; every warp is done reading K(tile)
@@ -171,6 +176,9 @@ extern "C" __global__ void __launch_bounds__(Traits::kThreads) flash_fwd_kernel(
             const int next_key = first_key + kBlockN;
             load_tile<kBlockN>(k_tile, k + next_key * p.KRowStride, (int)p.KRowStride, p.SeqLenK - next_key, p.HeadDim, thread);
             ra_cp_async_commit();
+        }
+        if constexpr (Traits::kNextKBeforeSoftmax) {
+            softmax_update<kMTiles, kNBlocks, kDBlocks>(s, row_max, row_sum, acc_o, p.ScaleSoftmaxLog2);
         }
 
         // P·V: the score accumulators become the A operand without shuffles (REFERENCE.md).

@@ -32,6 +32,11 @@ struct KernelTraits {
     // 16-deep k-steps of Q·Kᵀ (over the head dim) and of P·V (over the keys).
     static constexpr int kKSteps = kHeadDim / 16;
     static constexpr int kKeySteps = kBlockN / 16;
+    // The next K tile's cp.async is issued before the softmax (FlashAttention-2's order) unless the score and output
+    // accumulators take 192 registers per thread or more (head dim 128 with 128×64 tiles): there the load issued
+    // beside 64 fp32 scores spills (40 B on sm_80, 4 B on sm_90), so it waits until after the softmax.
+    static constexpr int kAccumulatorRegisters = kMTiles * (kNBlocks + kDBlocks) * 4;
+    static constexpr bool kNextKBeforeSoftmax = kAccumulatorRegisters < 192;
 
     // Shared memory rows are 16-byte chunks of 8 elements; chunk c of row r lives at c ^ (r % 8) within its
     // group of 8, so the 8 rows an ldmatrix phase reads (same logical chunk) hit 8 different bank groups.
