@@ -126,14 +126,14 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         Require(p.DSum, nameof(p.DSum));
         Require(p.DQAccum, nameof(p.DQAccum));
         var type = (ElementType)p.ElementType;
-        int elementSize = ElementTypes.SizeOf(type), d = p.HeadDim;
-        int rows = p.Batch * p.SeqLenQ;
+        int elementSize = ElementTypes.SizeOf(type), d = p.Qkv.HeadDim;
+        int rows = p.Qkv.Batch * p.SeqLenQ;
         RunParallel(rows, item =>
         {
             int b = item / p.SeqLenQ, row = item % p.SeqLenQ;
             Span<float> output = stackalloc float[d];
             Span<float> grad = stackalloc float[d];
-            for (int head = 0; head < p.Heads; head++)
+            for (int head = 0; head < p.Qkv.Heads; head++)
             {
                 StorageConversion.Widen(type, (byte*)p.O + (b * p.OBatchStride + (long)row * p.ORowStride + head * p.OHeadStride) * elementSize, output);
                 StorageConversion.Widen(type, (byte*)p.DO + (b * p.DOBatchStride + (long)row * p.DORowStride + head * p.DOHeadStride) * elementSize, grad);
@@ -178,9 +178,9 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         {
             return;
         }
-        Require(p.Q, nameof(p.Q));
-        Require(p.K, nameof(p.K));
-        Require(p.V, nameof(p.V));
+        Require(p.Qkv.Q, nameof(p.Qkv.Q));
+        Require(p.Qkv.K, nameof(p.Qkv.K));
+        Require(p.Qkv.V, nameof(p.Qkv.V));
         Require(p.DO, nameof(p.DO));
         Require(p.Lse, nameof(p.Lse));
         Require(p.DSum, nameof(p.DSum));
@@ -195,10 +195,10 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     private static void ValidateShape(in FlashBackwardParams p)
     {
         Guard.That(Enum.IsDefined((ElementType)p.ElementType), nameof(p.ElementType), "Float32 (0), Float16 (1) or BFloat16 (2)", p.ElementType);
-        Guard.AtLeast(p.Batch, 1, nameof(p.Batch));
-        Guard.AtLeast(p.KvHeads, 1, nameof(p.KvHeads));
-        Guard.That(p.Heads >= 1 && p.Heads % p.KvHeads == 0, nameof(p.Heads), $"a positive multiple of KvHeads ({p.KvHeads})", p.Heads);
-        Guard.InRange(p.HeadDim, 1, AttentionOptions.MaxHeadDim, nameof(p.HeadDim));
+        Guard.AtLeast(p.Qkv.Batch, 1, nameof(p.Qkv.Batch));
+        Guard.AtLeast(p.Qkv.KvHeads, 1, nameof(p.Qkv.KvHeads));
+        Guard.That(p.Qkv.Heads >= 1 && p.Qkv.Heads % p.Qkv.KvHeads == 0, nameof(p.Qkv.Heads), $"a positive multiple of KvHeads ({p.Qkv.KvHeads})", p.Qkv.Heads);
+        Guard.InRange(p.Qkv.HeadDim, 1, AttentionOptions.MaxHeadDim, nameof(p.Qkv.HeadDim));
         Guard.AtLeast(p.SeqLenQ, 0, nameof(p.SeqLenQ));
         Guard.AtLeast(p.SeqLenK, 0, nameof(p.SeqLenK));
     }
@@ -226,7 +226,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         {
             return;
         }
-        int group = p.Heads / p.KvHeads, d = p.HeadDim;
+        int group = p.Qkv.Heads / p.Qkv.KvHeads, d = p.Qkv.HeadDim;
         int paddedHeadDim = RoundUp(d, TV.Width);
         int queryTiles = CeilDiv(p.SeqLenQ, BlockM), keyTiles = CeilDiv(keysSeen, BlockN);
         if (_costs.Length < keyTiles)
@@ -253,9 +253,9 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         var queries = _queries;
         queries.Prepare(group, queryTiles, d, paddedHeadDim);
         var scratches = _scratch;
-        for (int b = 0; b < p.Batch; b++)
+        for (int b = 0; b < p.Qkv.Batch; b++)
         {
-            for (int kvHead = 0; kvHead < p.KvHeads; kvHead++)
+            for (int kvHead = 0; kvHead < p.Qkv.KvHeads; kvHead++)
             {
                 int batch = b, head0 = kvHead * group;
                 RunParallel(group * queryTiles, item => queries.Pack(p, batch, head0 + item / queryTiles, item / queryTiles, item % queryTiles));
@@ -291,7 +291,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         var mask = MaskOf(p);
         var type = (ElementType)p.ElementType;
         int elementSize = ElementTypes.SizeOf(type);
-        int d = p.HeadDim, paddedHeadDim = queries.PaddedHeadDim, w = TV.Width;
+        int d = p.Qkv.HeadDim, paddedHeadDim = queries.PaddedHeadDim, w = TV.Width;
         int firstKey = tile * BlockN, count = Math.Min(BlockN, p.SeqLenK - firstKey);
         int keyRows = RoundUp(count, RowQuantum);
         float* keys = scratch.Keys, values = scratch.Values, keyGrad = scratch.KeyGrad, valueGrad = scratch.ValueGrad;
@@ -303,10 +303,10 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         new Span<float>(valueGrad, keyRows * paddedHeadDim).Clear();
         for (int r = 0; r < count; r++)
         {
-            long keyOffset = b * p.KBatchStride + (long)(firstKey + r) * p.KRowStride + kvHead * p.KHeadStride;
-            StorageConversion.Widen(type, (byte*)p.K + keyOffset * elementSize, new Span<float>(keys + r * paddedHeadDim, d));
-            long valueOffset = b * p.VBatchStride + (long)(firstKey + r) * p.VRowStride + kvHead * p.VHeadStride;
-            StorageConversion.Widen(type, (byte*)p.V + valueOffset * elementSize, new Span<float>(values + r * paddedHeadDim, d));
+            long keyOffset = b * p.Qkv.KBatchStride + (long)(firstKey + r) * p.Qkv.KRowStride + kvHead * p.Qkv.KHeadStride;
+            StorageConversion.Widen(type, (byte*)p.Qkv.K + keyOffset * elementSize, new Span<float>(keys + r * paddedHeadDim, d));
+            long valueOffset = b * p.Qkv.VBatchStride + (long)(firstKey + r) * p.Qkv.VRowStride + kvHead * p.Qkv.VHeadStride;
+            StorageConversion.Widen(type, (byte*)p.Qkv.V + valueOffset * elementSize, new Span<float>(values + r * paddedHeadDim, d));
         }
 
         int queryTiles = CeilDiv(p.SeqLenQ, BlockM);
@@ -444,7 +444,7 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     /// <summary>dQ rows of one query tile of one head += scale · the workers' partials, summed in worker order.</summary>
     private void ReduceQueryGrad(in FlashBackwardParams p, int b, int head0, int slot, int queryTile, int workers, int paddedHeadDim)
     {
-        int d = p.HeadDim, firstRow = queryTile * BlockM, rows = Math.Min(BlockM, p.SeqLenQ - firstRow);
+        int d = p.Qkv.HeadDim, firstRow = queryTile * BlockM, rows = Math.Min(BlockM, p.SeqLenQ - firstRow);
         Span<float> sum = stackalloc float[d];
         for (int r = 0; r < rows; r++)
         {

@@ -78,9 +78,9 @@ internal sealed unsafe class QueryPanels : IDisposable
         long statBase = b * p.StatBatchStride + head * p.StatHeadStride + firstRow;
         for (int r = 0; r < rows; r++)
         {
-            long queryOffset = b * p.QBatchStride + (long)(firstRow + r) * p.QRowStride + head * p.QHeadStride;
+            long queryOffset = b * p.Qkv.QBatchStride + (long)(firstRow + r) * p.Qkv.QRowStride + head * p.Qkv.QHeadStride;
             var queryRow = new Span<float>(query + r * _paddedHeadDim, d);
-            StorageConversion.Widen(type, (byte*)p.Q + queryOffset * elementSize, queryRow);
+            StorageConversion.Widen(type, (byte*)p.Qkv.Q + queryOffset * elementSize, queryRow);
             long gradOffset = b * p.DOBatchStride + (long)(firstRow + r) * p.DORowStride + head * p.DOHeadStride;
             var gradRow = new Span<float>(grad + r * _paddedHeadDim, d);
             StorageConversion.Widen(type, (byte*)p.DO + gradOffset * elementSize, gradRow);

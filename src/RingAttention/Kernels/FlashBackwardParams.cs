@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace RingAttention.Kernels;
 
 /// <summary>
-/// Run-time arguments of one backward block-kernel call (and of its once-per-rank preprocess): the Q, K, V part is
-/// named field for field as in <see cref="FlashForwardParams"/>, followed by what the backward adds (flash-attention's
-/// <c>Flash_bwd_params</c>). Pointers are addresses the backend's kernels read, already offset to the first row of
+/// Run-time arguments of one backward block-kernel call (and of its once-per-rank preprocess): the shared
+/// <see cref="FlashQkvParams"/> part first, as in <see cref="FlashForwardParams"/>, then what the backward adds
+/// (flash-attention's <c>Flash_bwd_params</c>). Pointers are addresses the backend's kernels read, already offset to the first row of
 /// the query and key runs. Strides are in elements.
 /// <para>
 /// The call adds the contributions of its (query rows, key rows) pair to three fp32 accumulators that the caller
@@ -22,41 +22,8 @@ namespace RingAttention.Kernels;
 [StructLayout(LayoutKind.Sequential)]
 internal struct FlashBackwardParams
 {
-    // The Q, K, V part every kernel kind shares (flash-attention's Qkv_params), in that part's field order.
-    /// <summary>Q, <see cref="ElementType"/> elements.</summary>
-    public nint Q;
-    /// <summary>K, <see cref="ElementType"/> elements.</summary>
-    public nint K;
-    /// <summary>V, <see cref="ElementType"/> elements.</summary>
-    public nint V;
-
-    /// <summary>Q stride between batches.</summary>
-    public long QBatchStride;
-    /// <summary>Q stride between rows.</summary>
-    public long QRowStride;
-    /// <summary>Q stride between heads.</summary>
-    public long QHeadStride;
-    /// <summary>K stride between batches.</summary>
-    public long KBatchStride;
-    /// <summary>K stride between rows.</summary>
-    public long KRowStride;
-    /// <summary>K stride between heads.</summary>
-    public long KHeadStride;
-    /// <summary>V stride between batches.</summary>
-    public long VBatchStride;
-    /// <summary>V stride between rows.</summary>
-    public long VRowStride;
-    /// <summary>V stride between heads.</summary>
-    public long VHeadStride;
-
-    /// <summary>Batch size.</summary>
-    public int Batch;
-    /// <summary>Query heads.</summary>
-    public int Heads;
-    /// <summary>Key/value heads; <see cref="Heads"/> is a multiple of it.</summary>
-    public int KvHeads;
-    /// <summary>Head dimension, 1 to 256.</summary>
-    public int HeadDim;
+    /// <summary>The Q, K, V part every kernel kind shares (flash-attention's <c>Qkv_params</c>; in C++ the base struct).</summary>
+    public FlashQkvParams Qkv;
 
     // The backward part (flash-attention's Flash_bwd_params).
     /// <summary>Forward output O, <see cref="ElementType"/> elements (read by the preprocess only).</summary>
@@ -145,17 +112,21 @@ internal struct FlashBackwardParams
         float scale = options.EffectiveSoftmaxScale;
         return new FlashBackwardParams
         {
-            Q = q, K = k, V = v, O = o, DO = dO, Lse = lse, DSum = dSum, DQAccum = dQAccum, DKAccum = dKAccum, DVAccum = dVAccum,
-            QBatchStride = seqLenQ * queryRow, QRowStride = queryRow, QHeadStride = d,
-            KBatchStride = seqLenK * keyRow, KRowStride = keyRow, KHeadStride = d,
-            VBatchStride = seqLenK * keyRow, VRowStride = keyRow, VHeadStride = d,
+            Qkv = new FlashQkvParams
+            {
+                Q = q, K = k, V = v,
+                QBatchStride = seqLenQ * queryRow, QRowStride = queryRow, QHeadStride = d,
+                KBatchStride = seqLenK * keyRow, KRowStride = keyRow, KHeadStride = d,
+                VBatchStride = seqLenK * keyRow, VRowStride = keyRow, VHeadStride = d,
+                Batch = options.Batch, Heads = options.Heads, KvHeads = options.EffectiveKvHeads, HeadDim = d,
+            },
+            O = o, DO = dO, Lse = lse, DSum = dSum, DQAccum = dQAccum, DKAccum = dKAccum, DVAccum = dVAccum,
             OBatchStride = seqLenQ * queryRow, ORowStride = queryRow, OHeadStride = d,
             StatBatchStride = (long)options.Heads * seqLenQ, StatHeadStride = seqLenQ,
             DOBatchStride = seqLenQ * queryRow, DORowStride = queryRow, DOHeadStride = d,
             DQAccumBatchStride = seqLenQ * queryRow, DQAccumRowStride = queryRow, DQAccumHeadStride = d,
             DKAccumBatchStride = seqLenK * keyRow, DKAccumRowStride = keyRow, DKAccumHeadStride = d,
             DVAccumBatchStride = seqLenK * keyRow, DVAccumRowStride = keyRow, DVAccumHeadStride = d,
-            Batch = options.Batch, Heads = options.Heads, KvHeads = options.EffectiveKvHeads, HeadDim = d,
             SeqLenQ = seqLenQ, SeqLenK = seqLenK, QPosStart = 0, QPosStride = 1, KPosStart = 0, KPosStride = 1,
             ScaleSoftmax = scale, ScaleSoftmaxLog2 = scale * MathF.Log2(MathF.E),
             IsCausal = options.Causal ? 1 : 0, ElementType = (int)options.ElementType,

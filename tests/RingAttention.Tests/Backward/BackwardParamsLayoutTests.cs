@@ -10,10 +10,7 @@ namespace RingAttention.Tests.Backward;
 public sealed class BackwardParamsLayoutTests
 {
     [Theory]
-    [InlineData(nameof(FlashBackwardParams.Q), 0)]
-    [InlineData(nameof(FlashBackwardParams.QBatchStride), 24)]
-    [InlineData(nameof(FlashBackwardParams.Batch), 96)]
-    [InlineData(nameof(FlashBackwardParams.HeadDim), 108)]
+    [InlineData(nameof(FlashBackwardParams.Qkv), 0)]
     [InlineData(nameof(FlashBackwardParams.O), 112)]
     [InlineData(nameof(FlashBackwardParams.DVAccum), 160)]
     [InlineData(nameof(FlashBackwardParams.OBatchStride), 168)]
@@ -23,6 +20,17 @@ public sealed class BackwardParamsLayoutTests
     public void FieldOffsets(string field, int offset)
     {
         Assert.Equal(offset, (int)Marshal.OffsetOf<FlashBackwardParams>(field));
+    }
+
+    [Theory]
+    [InlineData(nameof(FlashQkvParams.Q), 0)]
+    [InlineData(nameof(FlashQkvParams.QBatchStride), 24)]
+    [InlineData(nameof(FlashQkvParams.Batch), 96)]
+    [InlineData(nameof(FlashQkvParams.HeadDim), 108)]
+    public void SharedPartOffsets(string field, int offset)
+    {
+        Assert.Equal(offset, (int)Marshal.OffsetOf<FlashQkvParams>(field));
+        Assert.Equal(112, Marshal.SizeOf<FlashQkvParams>());
     }
 
     [Fact]

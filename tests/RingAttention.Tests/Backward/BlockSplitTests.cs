@@ -95,8 +95,11 @@ public sealed unsafe class BlockSplitTests
                             (nint)pl, (nint)pd, (nint)pdq, (nint)pdk, (nint)pdv);
                         kernel.Backward(local with
                         {
-                            K = (nint)(pk + (long)keys.First * keyRow * elementSize), KRowStride = keys.Step * keyRow,
-                            V = (nint)(pv + (long)keys.First * keyRow * elementSize), VRowStride = keys.Step * keyRow,
+                            Qkv = local.Qkv with
+                            {
+                                K = (nint)(pk + (long)keys.First * keyRow * elementSize), KRowStride = keys.Step * keyRow,
+                                V = (nint)(pv + (long)keys.First * keyRow * elementSize), VRowStride = keys.Step * keyRow,
+                            },
                             DKAccum = (nint)(pdk + (long)keys.First * keyRow), DKAccumRowStride = keys.Step * keyRow,
                             DVAccum = (nint)(pdv + (long)keys.First * keyRow), DVAccumRowStride = keys.Step * keyRow,
                             SeqLenK = keys.Count,
