@@ -31,6 +31,14 @@ internal abstract class DelegatingBackend(IAttentionBackend inner) : IAttentionB
 
     public void FinishRows(in FlashFinalizeParams args) => inner.FinishRows(args);
 
+    public void BackwardPreprocess(in FlashBackwardParams args) => inner.BackwardPreprocess(args);
+
+    public void Backward(in FlashBackwardParams args) => inner.Backward(args);
+
+    public void AddFloats(nint destination, nint source, long count) => inner.AddFloats(destination, source, count);
+
+    public void Narrow(nint source, nint destination, long count, ElementType type) => inner.Narrow(source, destination, count, type);
+
     public void Synchronize() => inner.Synchronize();
 
     public virtual IRingTransport[] CreateEmulatedRing(int size) => inner.CreateEmulatedRing(size);

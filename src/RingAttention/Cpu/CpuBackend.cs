@@ -5,13 +5,16 @@ using RingAttention.Ring;
 namespace RingAttention.Cpu;
 
 /// <summary>
-/// The CPU backend: host memory and the multi-threaded SIMD block kernel. One backend is one device: calls from
-/// several emulated ranks run one at a time, each using all <see cref="Threads"/> threads.
+/// The CPU backend: host memory and the multi-threaded SIMD block kernels (forward, and the backward's
+/// <see cref="CpuFlashBackwardKernel"/>, created on the first backward call so a forward-only caller starts no extra
+/// workers). One backend is one device: calls from several emulated ranks run one at a time, each using all
+/// <see cref="Threads"/> threads.
 /// </summary>
 public sealed unsafe class CpuBackend : IAttentionBackend
 {
     private readonly CpuFlashKernel _kernel;
     private readonly Lock _device = new();
+    private CpuFlashBackwardKernel? _backwardKernel;
 
     /// <summary>Creates a backend using <paramref name="threads"/> threads (default: all cores) and the given or widest SIMD tier.</summary>
     public CpuBackend(int? threads = null, SimdTier? tier = null)
@@ -117,13 +120,69 @@ public sealed unsafe class CpuBackend : IAttentionBackend
         }
     }
 
+    void IAttentionBackend.BackwardPreprocess(in FlashBackwardParams args)
+    {
+        lock (_device)
+        {
+            BackwardKernel.Preprocess(args);
+        }
+    }
+
+    void IAttentionBackend.Backward(in FlashBackwardParams args)
+    {
+        lock (_device)
+        {
+            BackwardKernel.Backward(args);
+        }
+    }
+
+    void IAttentionBackend.AddFloats(nint destination, nint source, long count)
+    {
+        Guard.AtLeast(count, 0);
+        lock (_device)
+        {
+            for (long done = 0; done < count; done += int.MaxValue)
+            {
+                int length = (int)Math.Min(int.MaxValue, count - done);
+                var target = new Span<float>((float*)destination + done, length);
+                System.Numerics.Tensors.TensorPrimitives.Add(target, new ReadOnlySpan<float>((float*)source + done, length), target);
+            }
+        }
+    }
+
+    void IAttentionBackend.Narrow(nint source, nint destination, long count, ElementType type)
+    {
+        Guard.AtLeast(count, 0);
+        Guard.That(Enum.IsDefined(type), nameof(type), "Float32, Float16 or BFloat16", type);
+        if (type == ElementType.Float32 && source == destination)
+        {
+            return;
+        }
+        int elementSize = ElementTypes.SizeOf(type);
+        lock (_device)
+        {
+            for (long done = 0; done < count; done += int.MaxValue)
+            {
+                int length = (int)Math.Min(int.MaxValue, count - done);
+                StorageConversion.Narrow(new ReadOnlySpan<float>((float*)source + done, length), type, (byte*)destination + done * elementSize);
+            }
+        }
+    }
+
+    /// <summary>The backward kernel, created on first use with the forward's threads and SIMD tier (callers hold the device lock).</summary>
+    private CpuFlashBackwardKernel BackwardKernel => _backwardKernel ??= new CpuFlashBackwardKernel(Threads, Tier);
+
     /// <inheritdoc />
     public void Synchronize()
     {
     }
 
     /// <inheritdoc />
-    public void Dispose() => _kernel.Dispose();
+    public void Dispose()
+    {
+        _kernel.Dispose();
+        _backwardKernel?.Dispose();
+    }
 
     private static void CheckRange(BackendBuffer buffer, long offset, long bytes)
     {

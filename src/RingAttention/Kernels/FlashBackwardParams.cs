@@ -98,6 +98,58 @@ internal struct FlashBackwardParams
     public int ElementType;
 
     /// <summary>
+    /// The one builder of backward kernel arguments: the call over <paramref name="pair"/>'s query rows of
+    /// <paramref name="operands"/>' query side against its key rows of the key side, pointers offset to the runs' first
+    /// rows, positions from the runs, masked when the pair is.
+    /// </summary>
+    public static FlashBackwardParams ForBlock(AttentionOptions options, in BackwardOperands operands, Ring.BlockPair pair)
+    {
+        int d = options.HeadDim, heads = options.Heads, elementSize = ElementTypes.SizeOf(options.ElementType);
+        long queryRow = options.QueryRowElements, keyRow = options.KeyRowElements;
+        float scale = options.EffectiveSoftmaxScale;
+        long queryStart = pair.Query.LocalStart, keyStart = pair.Key.LocalStart;
+        long queryBatch = operands.QueryRows * queryRow, keyBatch = operands.KeyRows * keyRow;
+        return new FlashBackwardParams
+        {
+            Qkv = new FlashQkvParams
+            {
+                Q = operands.Q + (nint)(queryStart * queryRow * elementSize),
+                K = operands.K + (nint)(keyStart * keyRow * elementSize),
+                V = operands.V + (nint)(keyStart * keyRow * elementSize),
+                QBatchStride = queryBatch, QRowStride = queryRow, QHeadStride = d,
+                KBatchStride = keyBatch, KRowStride = keyRow, KHeadStride = d,
+                VBatchStride = keyBatch, VRowStride = keyRow, VHeadStride = d,
+                Batch = options.Batch, Heads = heads, KvHeads = options.EffectiveKvHeads, HeadDim = d,
+            },
+            O = operands.O + (nint)(queryStart * queryRow * elementSize),
+            DO = operands.DO + (nint)(queryStart * queryRow * elementSize),
+            Lse = operands.Lse + (nint)(queryStart * sizeof(float)),
+            DSum = operands.DSum + (nint)(queryStart * sizeof(float)),
+            DQAccum = operands.DQAccum + (nint)(queryStart * queryRow * sizeof(float)),
+            DKAccum = operands.DKAccum + (nint)(keyStart * keyRow * sizeof(float)),
+            DVAccum = operands.DVAccum + (nint)(keyStart * keyRow * sizeof(float)),
+            OBatchStride = queryBatch, ORowStride = queryRow, OHeadStride = d,
+            StatBatchStride = (long)heads * operands.QueryRows, StatHeadStride = operands.QueryRows,
+            DOBatchStride = queryBatch, DORowStride = queryRow, DOHeadStride = d,
+            DQAccumBatchStride = queryBatch, DQAccumRowStride = queryRow, DQAccumHeadStride = d,
+            DKAccumBatchStride = keyBatch, DKAccumRowStride = keyRow, DKAccumHeadStride = d,
+            DVAccumBatchStride = keyBatch, DVAccumRowStride = keyRow, DVAccumHeadStride = d,
+            SeqLenQ = pair.Query.Count, SeqLenK = pair.Key.Count,
+            QPosStart = pair.Query.GlobalStart, QPosStride = pair.Query.Stride, KPosStart = pair.Key.GlobalStart, KPosStride = pair.Key.Stride,
+            ScaleSoftmax = scale, ScaleSoftmaxLog2 = scale * MathF.Log2(MathF.E),
+            IsCausal = pair.Masked ? 1 : 0, ElementType = (int)options.ElementType,
+        };
+    }
+
+    /// <summary>
+    /// The preprocess call over all <see cref="BackwardOperands.QueryRows"/> query rows of <paramref name="operands"/>
+    /// (it reads no keys).
+    /// </summary>
+    public static FlashBackwardParams ForPreprocess(AttentionOptions options, in BackwardOperands operands) =>
+        ForBlock(options, operands, new Ring.BlockPair(new Layouts.PositionSegment(0, operands.QueryRows, 0, 1),
+            new Layouts.PositionSegment(0, 0, 0, 1), Masked: false));
+
+    /// <summary>
     /// One call over whole contiguous tensors shaped by <paramref name="options"/>: Q, O, dO and DQAccum
     /// [batch, seqLenQ, heads, headDim], K, V, DKAccum and DVAccum [batch, seqLenK, kvHeads, headDim], LSE and DSum
     /// [batch, heads, seqLenQ]; queries and keys at positions 0, 1, 2, … (adjust with <c>with</c>), masked when
@@ -107,29 +159,7 @@ internal struct FlashBackwardParams
         nint q, nint k, nint v, nint o, nint dO, nint lse, nint dSum, nint dQAccum, nint dKAccum, nint dVAccum)
     {
         options.Validate();
-        int d = options.HeadDim;
-        long queryRow = options.QueryRowElements, keyRow = options.KeyRowElements;
-        float scale = options.EffectiveSoftmaxScale;
-        return new FlashBackwardParams
-        {
-            Qkv = new FlashQkvParams
-            {
-                Q = q, K = k, V = v,
-                QBatchStride = seqLenQ * queryRow, QRowStride = queryRow, QHeadStride = d,
-                KBatchStride = seqLenK * keyRow, KRowStride = keyRow, KHeadStride = d,
-                VBatchStride = seqLenK * keyRow, VRowStride = keyRow, VHeadStride = d,
-                Batch = options.Batch, Heads = options.Heads, KvHeads = options.EffectiveKvHeads, HeadDim = d,
-            },
-            O = o, DO = dO, Lse = lse, DSum = dSum, DQAccum = dQAccum, DKAccum = dKAccum, DVAccum = dVAccum,
-            OBatchStride = seqLenQ * queryRow, ORowStride = queryRow, OHeadStride = d,
-            StatBatchStride = (long)options.Heads * seqLenQ, StatHeadStride = seqLenQ,
-            DOBatchStride = seqLenQ * queryRow, DORowStride = queryRow, DOHeadStride = d,
-            DQAccumBatchStride = seqLenQ * queryRow, DQAccumRowStride = queryRow, DQAccumHeadStride = d,
-            DKAccumBatchStride = seqLenK * keyRow, DKAccumRowStride = keyRow, DKAccumHeadStride = d,
-            DVAccumBatchStride = seqLenK * keyRow, DVAccumRowStride = keyRow, DVAccumHeadStride = d,
-            SeqLenQ = seqLenQ, SeqLenK = seqLenK, QPosStart = 0, QPosStride = 1, KPosStart = 0, KPosStride = 1,
-            ScaleSoftmax = scale, ScaleSoftmaxLog2 = scale * MathF.Log2(MathF.E),
-            IsCausal = options.Causal ? 1 : 0, ElementType = (int)options.ElementType,
-        };
+        var whole = new Ring.BlockPair(new Layouts.PositionSegment(0, seqLenQ, 0, 1), new Layouts.PositionSegment(0, seqLenK, 0, 1), options.Causal);
+        return ForBlock(options, new BackwardOperands(q, o, dO, lse, dSum, dQAccum, seqLenQ, k, v, dKAccum, dVAccum, seqLenK), whole);
     }
 }

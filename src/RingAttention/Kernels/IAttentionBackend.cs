@@ -29,7 +29,9 @@ public abstract class BackendBuffer : IDisposable
 /// What every backend offers, so that callers never test for a capability: memory its kernels address (allocate,
 /// upload, download, fill; <see cref="HostStaging"/> moves host data in and out the same way for every backend),
 /// a clock (<see cref="Clock"/>), the kernels (the forward block kernel that continues a running state, and the
-/// step that turns that state into rows of O and LSE), and the transport that connects P virtual ranks on it.
+/// step that turns that state into rows of O and LSE; the backward's preprocess, block kernel, fp32 add and convert),
+/// and the transport that connects P virtual ranks on it. A backend that lacks a kernel still offers the member and
+/// throws an <see cref="InvalidInputException"/> naming what is missing.
 /// Calls are ordered: a backend may run them asynchronously (a GPU stream), and <see cref="Synchronize"/> waits for
 /// all of them.
 /// </summary>
@@ -64,6 +66,27 @@ public interface IAttentionBackend : IDisposable
 
     /// <summary>Turns the running state into rows of O (normalised, in the storage type) and LSE.</summary>
     internal void FinishRows(in FlashFinalizeParams args);
+
+    /// <summary>
+    /// The backward's once-per-rank preprocess: D = rowsum(dO ∘ O) in fp32 into <see cref="FlashBackwardParams.DSum"/>
+    /// and the query rows' fp32 dQ accumulator zeroed.
+    /// </summary>
+    internal void BackwardPreprocess(in FlashBackwardParams args);
+
+    /// <summary>
+    /// The backward block kernel: adds one (query rows, key rows) pair's contributions to the fp32 dQ, dK and dV
+    /// accumulators, with P recomputed from the final LSE.
+    /// </summary>
+    internal void Backward(in FlashBackwardParams args);
+
+    /// <summary>Adds <paramref name="count"/> fp32 values at <paramref name="source"/> to those at <paramref name="destination"/>.</summary>
+    internal void AddFloats(nint destination, nint source, long count);
+
+    /// <summary>
+    /// Casts <paramref name="count"/> fp32 values at <paramref name="source"/> to <paramref name="type"/> at
+    /// <paramref name="destination"/> (round to nearest even); the two may be the same address when the type is fp32.
+    /// </summary>
+    internal void Narrow(nint source, nint destination, long count, ElementType type);
 
     /// <summary>Waits until every call made so far has completed.</summary>
     void Synchronize();

@@ -45,6 +45,17 @@ public sealed class EmulatedRing : IDisposable
     public RankReport[] Forward(IProgress<int>? stepProgress = null) => RingDriver.Forward(_ranks, stepProgress);
 
     /// <summary>
+    /// Runs one backward pass over all virtual ranks, after <see cref="Forward"/> (each rank's O and LSE are read):
+    /// <paramref name="gradients"/>, one per rank in rank order, hold dO and receive dQ, dK and dV.
+    /// </summary>
+    public RankReport[] Backward(IReadOnlyList<RankGradients> gradients, IProgress<int>? stepProgress = null)
+    {
+        ArgumentNullException.ThrowIfNull(gradients);
+        Guard.That(gradients.Count == _ranks.Length, nameof(gradients), $"one per rank ({_ranks.Length})", gradients.Count);
+        return RingDriver.Run(_ranks.Select((rank, i) => (IRingPass)rank.BeginBackward(gradients[i])).ToArray(), stepProgress);
+    }
+
+    /// <summary>
     /// Attention over full-sequence host tensors by way of the ring: shards Q, K, V by <paramref name="layout"/>,
     /// runs P virtual ranks, and gathers O [batch, N, heads, headDim] and LSE [batch, heads, N].
     /// </summary>
@@ -74,6 +85,63 @@ public sealed class EmulatedRing : IDisposable
             UnshardFrom(backend, layout, rank.Rank, options.Batch * options.Heads, 1, rank.Tensors.Lse, lse);
         }
         return reports;
+    }
+
+    /// <summary>
+    /// The backward over full-sequence host tensors by way of the ring: shards Q, K, V, O, LSE and dO by
+    /// <paramref name="layout"/>, runs P virtual ranks' backward passes, and gathers dQ [batch, N, heads, headDim], dK and
+    /// dV [batch, N, kvHeads, headDim]. O and LSE are what the forward (<see cref="Attention{T}"/>) returned.
+    /// </summary>
+    public static RankReport[] AttentionBackward<T>(AttentionOptions options, ISequenceLayout layout, IAttentionBackend backend,
+        ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, ReadOnlySpan<T> o, ReadOnlySpan<float> lse, ReadOnlySpan<T> dO,
+        Span<T> dQ, Span<T> dK, Span<T> dV) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(layout);
+        options.Validate();
+        Guard.That(ElementTypes.Of<T>() == options.ElementType, nameof(T), $"the element type {options.ElementType}", typeof(T).Name);
+        int n = layout.SequenceLength;
+        long queryElements = (long)options.Batch * n * options.QueryRowElements;
+        long keyElements = (long)options.Batch * n * options.KeyRowElements;
+        Guard.Length(q.Length, queryElements, "batch × N × heads × headDim");
+        Guard.Length(k.Length, keyElements, "batch × N × kvHeads × headDim");
+        Guard.Length(v.Length, keyElements, "batch × N × kvHeads × headDim");
+        Guard.Length(o.Length, queryElements, "batch × N × heads × headDim");
+        Guard.Length(lse.Length, (long)options.Batch * options.Heads * n, "batch × heads × N, the forward's LSE");
+        Guard.Length(dO.Length, queryElements, "batch × N × heads × headDim");
+        Guard.Length(dQ.Length, queryElements, "batch × N × heads × headDim");
+        Guard.Length(dK.Length, keyElements, "batch × N × kvHeads × headDim");
+        Guard.Length(dV.Length, keyElements, "batch × N × kvHeads × headDim");
+        using var ring = new EmulatedRing(options, layout, backend);
+        var gradients = new RankGradients[layout.Ranks];
+        try
+        {
+            foreach (var rank in ring._ranks)
+            {
+                gradients[rank.Rank] = RankGradients.Allocate(backend, options, rank.LocalLength);
+                ShardInto(backend, layout, rank.Rank, options.Batch, options.QueryRowElements, q, rank.Tensors.Q);
+                ShardInto(backend, layout, rank.Rank, options.Batch, options.KeyRowElements, k, rank.Tensors.K);
+                ShardInto(backend, layout, rank.Rank, options.Batch, options.KeyRowElements, v, rank.Tensors.V);
+                ShardInto(backend, layout, rank.Rank, options.Batch, options.QueryRowElements, o, rank.Tensors.O);
+                ShardInto(backend, layout, rank.Rank, options.Batch * options.Heads, 1, lse, rank.Tensors.Lse);
+                ShardInto(backend, layout, rank.Rank, options.Batch, options.QueryRowElements, dO, gradients[rank.Rank].DO);
+            }
+            var reports = ring.Backward(gradients);
+            foreach (var rank in ring._ranks)
+            {
+                UnshardFrom(backend, layout, rank.Rank, options.Batch, options.QueryRowElements, gradients[rank.Rank].DQ, dQ);
+                UnshardFrom(backend, layout, rank.Rank, options.Batch, options.KeyRowElements, gradients[rank.Rank].DK, dK);
+                UnshardFrom(backend, layout, rank.Rank, options.Batch, options.KeyRowElements, gradients[rank.Rank].DV, dV);
+            }
+            return reports;
+        }
+        finally
+        {
+            foreach (var gradient in gradients)
+            {
+                gradient?.Dispose();
+            }
+        }
     }
 
     private static unsafe void ShardInto<T>(IAttentionBackend backend, ISequenceLayout layout, int rank, int batch, int width, ReadOnlySpan<T> full, BackendBuffer target)

@@ -3,7 +3,7 @@ namespace RingAttention.Ring;
 /// <summary>Time one ring step spent computing and waiting for its exchange.</summary>
 /// <param name="ComputeSeconds">Block-kernel time of the step.</param>
 /// <param name="WaitSeconds">Time spent posting the exchange and blocked in its wait after compute: exchange time not hidden behind compute.</param>
-/// <param name="ExchangeBytes">Bytes sent in the step's exchange (K and V).</param>
+/// <param name="ExchangeBytes">Bytes sent in the step's exchange (K and V; in the backward also the dK/dV accumulators).</param>
 public readonly record struct StepTiming(double ComputeSeconds, double WaitSeconds, long ExchangeBytes)
 {
     /// <summary>Seconds from posting the step's exchange to its completion; null when the transport does not observe completion times.</summary>
@@ -13,7 +13,7 @@ public readonly record struct StepTiming(double ComputeSeconds, double WaitSecon
     public double? HiddenSeconds { get; init; }
 }
 
-/// <summary>What one rank did in one forward pass.</summary>
+/// <summary>What one rank did in one pass (forward or backward).</summary>
 public sealed record RankReport
 {
     /// <summary>The rank.</summary>
@@ -25,10 +25,13 @@ public sealed record RankReport
     /// <summary>Per-step figures, in ring order.</summary>
     public required IReadOnlyList<StepTiming> Steps { get; init; }
 
-    /// <summary>Time in the finalize step.</summary>
+    /// <summary>Time in the once-per-pass step before the ring (the backward's preprocess, D = rowsum(dO ∘ O)); 0 for the forward.</summary>
+    public double PrepareSeconds { get; init; }
+
+    /// <summary>Time in the finalize step (the backward's: casting dQ, dK and dV to the storage type).</summary>
     public required double FinalizeSeconds { get; init; }
 
-    /// <summary>Bytes of memory the rank holds for the pass: its shards, the two K/V receive buffers and the running state.</summary>
+    /// <summary>Bytes of memory the rank holds for the pass: its shards (and gradients), the two K/V receive buffers and the running state.</summary>
     public required long BytesHeld { get; init; }
 
     /// <summary>Block-kernel calls made (fully masked block pairs are not called).</summary>

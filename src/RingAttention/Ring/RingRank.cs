@@ -11,10 +11,13 @@ public sealed class RingRank : IRingPass, IDisposable
 {
     private readonly RankSession _session;
     private readonly ForwardPass _pass;
+    private readonly AttentionOptions _options;
+    private readonly ISequenceLayout _layout;
 
     /// <summary>Prepares rank <see cref="IRingTransport.Rank"/> of the ring over <paramref name="layout"/>.</summary>
     public RingRank(AttentionOptions options, ISequenceLayout layout, IRingTransport transport, IAttentionBackend backend, RankTensors tensors)
     {
+        (_options, _layout) = (options, layout);
         _session = new RankSession(transport, backend);
         try
         {
@@ -41,6 +44,12 @@ public sealed class RingRank : IRingPass, IDisposable
 
     /// <summary>The rank's tensors (O and LSE are valid after <see cref="Finish"/>).</summary>
     public RankTensors Tensors => _pass.Tensors;
+
+    /// <summary>
+    /// Prepares this rank's backward pass over its tensors (after a forward: O and LSE are read) in the same session,
+    /// so the backward reuses the forward's receive buffers.
+    /// </summary>
+    public BackwardPass BeginBackward(RankGradients gradients) => _session.BeginBackward(_options, _layout, _pass.Tensors, gradients);
 
     /// <inheritdoc />
     public void Start() => _pass.Start();

@@ -1,6 +1,9 @@
 using RingAttention.Cpu;
 using RingAttention.Inputs;
+using RingAttention.Kernels;
+using RingAttention.Layouts;
 using RingAttention.Reference;
+using RingAttention.Ring;
 
 namespace RingAttention.Tests.Backward;
 
@@ -121,6 +124,29 @@ internal sealed class BackwardProblem
         kernel.Backward<T>(Options, N, Q.Select(narrow).ToArray(), K.Select(narrow).ToArray(), V.Select(narrow).ToArray(), O.Select(narrow).ToArray(),
             DO.Select(narrow).ToArray(), Lse, dq, dk, dv);
         return (dq.Select(widen).ToArray(), dk.Select(widen).ToArray(), dv.Select(widen).ToArray());
+    }
+
+    /// <summary>
+    /// Runs the backward by way of an emulated ring of <paramref name="ranks"/> ranks over <paramref name="layout"/>, in the
+    /// storage type, from the same O and LSE; gradients widened back to float, and the ranks' reports.
+    /// </summary>
+    public (float[] DQ, float[] DK, float[] DV, RankReport[] Reports) RunRing(LayoutKind layout, int ranks, IAttentionBackend backend) =>
+        Options.ElementType switch
+        {
+            ElementType.BFloat16 => RunRingAs(layout, ranks, backend, f => (BFloat16)f, b => (float)b),
+            ElementType.Float16 => RunRingAs(layout, ranks, backend, f => (Half)f, h => (float)h),
+            _ => RunRingAs(layout, ranks, backend, f => f, f => f),
+        };
+
+    private (float[] DQ, float[] DK, float[] DV, RankReport[] Reports) RunRingAs<T>(LayoutKind layout, int ranks, IAttentionBackend backend,
+        Func<float, T> narrow, Func<T, float> widen) where T : unmanaged
+    {
+        var dq = new T[Q.Length];
+        var dk = new T[K.Length];
+        var dv = new T[V.Length];
+        var reports = EmulatedRing.AttentionBackward<T>(Options, SequenceLayouts.Create(layout, N, ranks), backend, Q.Select(narrow).ToArray(),
+            K.Select(narrow).ToArray(), V.Select(narrow).ToArray(), O.Select(narrow).ToArray(), Lse, DO.Select(narrow).ToArray(), dq, dk, dv);
+        return (dq.Select(widen).ToArray(), dk.Select(widen).ToArray(), dv.Select(widen).ToArray(), reports);
     }
 
     public static double[] Widen(float[] values) => Array.ConvertAll(values, x => (double)x);
