@@ -49,6 +49,9 @@ internal sealed record JobResult(
     bool Verified,
     IReadOnlyList<RankSummary> RankSummaries)
 {
+    /// <summary>The backward pass's figures and verification (with --backward), else null.</summary>
+    public BackwardSummary? Backward { get; init; }
+
     /// <summary>
     /// Σ over steps of the slowest rank's compute and wait: the time P devices working in parallel would take. In
     /// emulation the ranks share one device, so this, not the wall time, shows a layout's balance.

@@ -9,7 +9,8 @@ using Spectre.Console;
 namespace RingAttention.Cli;
 
 /// <summary>
-/// <c>ringattn run</c>: one forward pass around the ring, verified on sampled rows. The composition root: checked,
+/// <c>ringattn run</c>: one forward pass around the ring, verified on sampled rows (with --backward, then the
+/// backward pass, verified too: <see cref="RunBackward"/>). The composition root: checked,
 /// immutable options → the inputs and the job they describe → the host (emulation or MPI) → the pass → the verdict,
 /// the outputs (only when verified, or with --write-on-fail) and the report.
 /// </summary>
@@ -21,6 +22,7 @@ internal static class RunCommand
     {
         var run = given with { Given = arguments };
         RunOptionChecks.Check(run);
+        RunBackward.Check(run);
         var (files, resolved) = InputSources.OpenFiles(run);
         using var _ = files;
         run = resolved;
@@ -87,17 +89,22 @@ internal static class RunCommand
                 : run.OutputFile is null && run.LseOutputFile is null ? null
                 : "output    not written: verification failed, files at --out/--lse-out are untouched (--write-on-fail writes them anyway)";
 
+            var backward = run.Backward
+                ? RunBackward.Execute(run, host, backend, job, ranks, source, run.Tolerance ?? DefaultTolerance)
+                : null;
+            int exitCode = Math.Max(verdict.ExitCode, backward?.ExitCode ?? ExitCodes.Ok);
+
             var all = host.Gather(summaries);
             if (!host.IsRoot)
             {
-                return verdict.ExitCode;
+                return exitCode;
             }
             var verification = all.Aggregate(VerificationResult.None, (acc, s) => acc.Combine(s.Verification));
             var result = new JobResult(
                 run.Given.CommandText,
                 options.ToString(), layout.Name, job.Ranks, run.SequenceLength, host.Description, backend.Description,
                 setupSeconds, wallSeconds, job.ForwardFlops / wallSeconds / 1e12, job.FlopFormula, verifySeconds,
-                verification, verdict.OutputTolerance, verdict.Verified, all);
+                verification, verdict.OutputTolerance, verdict.Verified, all) { Backward = backward };
             PrintNonFiniteWarning(all);
             if (run.Json)
             {
@@ -111,8 +118,12 @@ internal static class RunCommand
                     Console.WriteLine(written);
                 }
                 OverlapReportPrinter.Print(result);
+                if (backward is not null)
+                {
+                    RunBackwardReport.Print(backward);
+                }
             }
-            return verdict.ExitCode;
+            return exitCode;
         }
         finally
         {

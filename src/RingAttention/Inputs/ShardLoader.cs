@@ -23,6 +23,17 @@ public static class ShardLoader
         }
     }
 
+    /// <summary>
+    /// Reads the rank's rows of dO into <paramref name="outputGrad"/> (in the backend's memory): dO is the Q-shaped
+    /// tensor of <paramref name="source"/> ([heads, headDim] rows), so any source of Q serves as a source of dO.
+    /// </summary>
+    public static void LoadOutputGradient(ITensorSource source, AttentionOptions options, ISequenceLayout layout, int rank, IAttentionBackend backend,
+        BackendBuffer outputGrad)
+    {
+        Guard.That(source.SequenceLength == layout.SequenceLength, nameof(source), $"a sequence of {layout.SequenceLength} tokens", source.SequenceLength);
+        LoadTensor(source, options, layout, rank, backend, QkvTensor.Q, outputGrad, options.QueryRowElements);
+    }
+
     private static unsafe void LoadTensor(ITensorSource source, AttentionOptions options, ISequenceLayout layout, int rank,
         IAttentionBackend backend, QkvTensor tensor, BackendBuffer buffer, int width)
     {
