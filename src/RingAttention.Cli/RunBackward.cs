@@ -102,10 +102,10 @@ internal static class RunBackward
 
             var samples = Verification.SampleRows(options.Batch, run.SequenceLength, run.VerifyRows);
             var queryGrad = Global(host, ranks.Select((rank, i) => CheckQueryRows(options, layout, source, outputGrad, backend, rank, gradients[i], samples))
-                .Aggregate(VerificationResult.None, (a, b) => a.Combine(b)));
+                .Aggregate(VerificationResult.None, (a, b) => a.Combine(b)), samples.Count);
             var (keyLocal, valueLocal) = CheckKeyRows(options, layout, source, outputGrad, backend, host, ranks, gradients, samples);
-            var keyGrad = Global(host, keyLocal);
-            var valueGrad = Global(host, valueLocal);
+            var keyGrad = Global(host, keyLocal, samples.Count);
+            var valueGrad = Global(host, valueLocal, samples.Count);
 
             var verdicts = new[] { queryGrad, keyGrad, valueGrad }.Select(r => Verdict.Of(r, tolerance, options.ElementType)).ToArray();
             bool verified = verdicts.All(v => v.Verified);
@@ -154,9 +154,12 @@ internal static class RunBackward
         return file;
     }
 
-    /// <summary>The worst of every process's result (rows summed as a maximum: each process checks its own).</summary>
-    private static VerificationResult Global(IJobHost host, VerificationResult local) => new(
-        (int)host.MaxOverProcesses(local.Rows), host.MaxOverProcesses(local.MaxAbsError), host.MaxOverProcesses(local.MaxReference), 0);
+    /// <summary>
+    /// The worst of every process's result. Every sampled row lies on exactly one rank, which checks it, so the rows
+    /// checked over the job are the samples (the host offers maxima over processes, not sums).
+    /// </summary>
+    private static VerificationResult Global(IJobHost host, VerificationResult local, int samples) => new(
+        host.MaxOverProcesses(local.Rows) > 0 ? samples : 0, host.MaxOverProcesses(local.MaxAbsError), host.MaxOverProcesses(local.MaxReference), 0);
 
     /// <summary>dQ of the sampled query rows this rank holds against the exact float64 reference.</summary>
     private static VerificationResult CheckQueryRows(AttentionOptions options, ISequenceLayout layout, ITensorSource source, ITensorSource outputGrad,
