@@ -1,4 +1,6 @@
+using RingAttention.Cuda.Decode;
 using RingAttention.Cuda.Kernels;
+using RingAttention.Decode;
 using RingAttention.Kernels;
 using RingAttention.Ring;
 using static RingAttention.Cuda.Native.NativeCuda;
@@ -165,6 +167,13 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
         var geometry = LaunchGeometry.Finalize(args);
         _kernels.Get(KernelVariant.Finalize()).Launch(_compute, geometry.Grid, geometry.Block, geometry.SharedBytes, args);
     }
+
+    /// <summary>The decode kernel keeps the rank's cache in device memory and writes its partial there (<see cref="CudaDecodeKernel"/>).</summary>
+    IDecodeKernel IAttentionBackend.CreateDecodeKernel(int? threads) => new CudaDecodeKernel(this);
+
+    /// <summary>Enqueues <paramref name="variant"/> on the compute stream with <paramref name="args"/> (checked by the caller).</summary>
+    internal void Launch<T>(KernelVariant variant, LaunchGeometry geometry, in T args) where T : unmanaged =>
+        _kernels.Get(variant).Launch(_compute, geometry.Grid, geometry.Block, geometry.SharedBytes, args);
 
     /// <inheritdoc />
     public void Synchronize() => _compute.Synchronize();
