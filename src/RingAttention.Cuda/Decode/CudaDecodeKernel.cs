@@ -12,8 +12,13 @@ namespace RingAttention.Cuda.Decode;
 /// since the previous one, and everything once after the shard grew (its rows moved). The combine writes the rank's
 /// partial straight into the merge's slot in device memory.
 /// </summary>
-internal sealed unsafe class CudaDecodeKernel(CudaBackend backend) : IDecodeKernel
+/// <param name="backend">The device.</param>
+/// <param name="keysPerSplit">Cache rows per split instead of the choice of <see cref="Splits"/> (a multiple of 32; tests use it to cross split boundaries on a one-SM software GPU).</param>
+internal sealed unsafe class CudaDecodeKernel(CudaBackend backend, int? keysPerSplit = null) : IDecodeKernel
 {
+    private readonly int? _keysPerSplit = keysPerSplit is null || keysPerSplit % KernelSpecs.DecodeBlockN == 0 && keysPerSplit > 0
+        ? keysPerSplit : throw new ArgumentOutOfRangeException(nameof(keysPerSplit), $"keysPerSplit: expected a positive multiple of {KernelSpecs.DecodeBlockN}, actual {keysPerSplit}");
+
     /// <summary>Fewest cache rows per split: two tiles, so a split's loads amortise its fixed cost.</summary>
     public const int MinKeysPerSplit = 2 * KernelSpecs.DecodeBlockN;
 
@@ -39,6 +44,10 @@ internal sealed unsafe class CudaDecodeKernel(CudaBackend backend) : IDecodeKern
         Sync(options, cache);
 
         var (splits, keysPerSplit) = Splits(options, cache.Length, tokens, backend.Context.Device.Multiprocessors);
+        if (_keysPerSplit is int fixedKeys)
+        {
+            (splits, keysPerSplit) = (Math.Max(1, (cache.Length + fixedKeys - 1) / fixedKeys), fixedKeys);
+        }
         long queryBytes = query.Length * sizeof(float), positionBytes = tokens * sizeof(int);
         long stateFloats = (long)rows * splits;
         long partialOBytes = stateFloats * d * sizeof(float), stateBytes = stateFloats * sizeof(float);
