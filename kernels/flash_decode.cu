@@ -31,6 +31,24 @@ constexpr int kColumnsPerLane = (kMaxHeadDim + 31) / 32;
 
 static_assert(RA_HEAD_DIM == 0 || RA_HEAD_DIM % 32 == 0, "a compiled head dim fills whole lanes");
 
+// Compiled head dims load the cache in 16-byte chunks (8 fp16/bf16 or 4 fp32 elements): rows of 64 or 128 elements
+// start 16-byte aligned at every row, head and batch stride the host passes (the cache is [batch, kvHeads, capacity,
+// headDim] in one allocation). The run-time head dim loads element by element.
+constexpr int kElementBytes = RA_ELEMENT_TYPE == RA_FLOAT32 ? 4 : 2;
+constexpr int kChunkElements = 16 / kElementBytes;
+struct __align__(16) CacheChunk {
+    unsigned words[4];
+};
+
+// Element e of a chunk as fp32 (16-bit elements: the lower half of a word is the lower element).
+__device__ __forceinline__ float chunk_element(const CacheChunk& chunk, int e) {
+    if (RA_ELEMENT_TYPE == RA_FLOAT32) {
+        return __uint_as_float(chunk.words[e]);
+    }
+    const unsigned short bits = (unsigned short)(chunk.words[e / 2] >> (16 * (e % 2)));
+    return RA_ELEMENT_TYPE == RA_FLOAT16 ? ra_half_to_float(bits) : ra_bfloat16_to_float(bits);
+}
+
 __device__ __forceinline__ float decode_warp_max(float x) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) {
@@ -99,16 +117,34 @@ extern "C" __global__ void __launch_bounds__(kWarps * 32, 4) flash_decode_kernel
     const long long v_base = batch * p.VBatchStride + kv_head * p.VHeadStride;
     for (int tile = 0; tile < keys; tile += kBlockN) {
         __syncthreads();  // Q is staged; every warp is done with the previous K/V tile
-        for (int index = thread; index < kBlockN * d; index += kWarps * 32) {
-            const int j = index / d, c = index % d;
-            const long long key = first_key + tile + j;
-            float k_value = 0.0f, v_value = 0.0f;
-            if (tile + j < keys) {
-                k_value = ra_load_element(p.K, k_base + key * p.KRowStride + c, RA_ELEMENT_TYPE);
-                v_value = ra_load_element(p.V, v_base + key * p.VRowStride + c, RA_ELEMENT_TYPE);
+        if (RA_HEAD_DIM > 0) {
+            constexpr int kChunksPerRow = kMaxHeadDim / kChunkElements;
+            for (int index = thread; index < kBlockN * kChunksPerRow; index += kWarps * 32) {
+                const int j = index / kChunksPerRow, c = (index % kChunksPerRow) * kChunkElements;
+                const long long key = first_key + tile + j;
+                CacheChunk k_chunk = {}, v_chunk = {};
+                if (tile + j < keys) {
+                    k_chunk = *reinterpret_cast<const CacheChunk*>(static_cast<const char*>(p.K) + (k_base + key * p.KRowStride + c) * kElementBytes);
+                    v_chunk = *reinterpret_cast<const CacheChunk*>(static_cast<const char*>(p.V) + (v_base + key * p.VRowStride + c) * kElementBytes);
+                }
+#pragma unroll
+                for (int e = 0; e < kChunkElements; ++e) {
+                    k_tile[j * (d + 1) + c + e] = chunk_element(k_chunk, e);
+                    v_tile[j * d + c + e] = chunk_element(v_chunk, e);
+                }
             }
-            k_tile[j * (d + 1) + c] = k_value;
-            v_tile[j * d + c] = v_value;
+        } else {
+            for (int index = thread; index < kBlockN * d; index += kWarps * 32) {
+                const int j = index / d, c = index % d;
+                const long long key = first_key + tile + j;
+                float k_value = 0.0f, v_value = 0.0f;
+                if (tile + j < keys) {
+                    k_value = ra_load_element(p.K, k_base + key * p.KRowStride + c, RA_ELEMENT_TYPE);
+                    v_value = ra_load_element(p.V, v_base + key * p.VRowStride + c, RA_ELEMENT_TYPE);
+                }
+                k_tile[j * (d + 1) + c] = k_value;
+                v_tile[j * d + c] = v_value;
+            }
         }
         __syncthreads();
 

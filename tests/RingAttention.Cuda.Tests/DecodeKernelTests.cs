@@ -117,6 +117,32 @@ public sealed class DecodeKernelTests(ITestOutputHelper output)
         }
     }
 
+    [SkippableTheory]
+    [InlineData(ElementType.BFloat16, 64)]
+    [InlineData(ElementType.Float32, 24)]
+    public void NaNInAVisibleKeyPropagatesToItsGroupAndNowhereElse(ElementType type, int headDim)
+    {
+        Requirements.Gpu();
+        using var gpu = CudaBackend.Create();
+        var options = new AttentionOptions { Batch = 1, Heads = 4, KvHeads = 2, HeadDim = headDim, Causal = true, ElementType = type };
+        var problem = new TestProblem(options, 70);
+        // Position 5, KV head 1, one element of K: every query row of heads 2 and 3 sees it; heads 0 and 1 do not read it.
+        problem.K[(5 * 2 + 1) * headDim + 3] = float.NaN;
+        using var kernel = new CudaDecodeKernel(gpu, 32);
+        using var cache = Cache(problem, Enumerable.Range(0, 70).ToArray());
+        var (o, lse) = Run(gpu, kernel, problem, cache, tokens: 2);
+        for (int t = 0; t < 2; t++)
+        {
+            for (int h = 0; h < 4; h++)
+            {
+                int row = t * 4 + h;
+                bool poisoned = h >= 2;
+                Assert.True(float.IsNaN(lse[row]) == poisoned, $"token {t}, head {h}: LSE {lse[row]}");
+                Assert.True(float.IsNaN(o[row * headDim]) == poisoned, $"token {t}, head {h}: O {o[row * headDim]}");
+            }
+        }
+    }
+
     /// <summary>A cache holding the problem's K/V rows at <paramref name="positions"/>, in that order.</summary>
     internal static KvCacheShard Cache(TestProblem problem, int[] positions)
     {
