@@ -74,3 +74,30 @@ struct FlashFinalizeParams {
 #define RA_FLOAT32 0
 #define RA_FLOAT16 1
 #define RA_BFLOAT16 2
+
+// The split-KV decode kernel's and its combine's arguments (flash-attention's decode params): the QKV part, then
+// what decode adds. Q is fp32 [batch, SeqLenQ, heads, headDim] (the step's few new query rows, widened on the
+// host); K and V are one rank's cache in the storage type, [batch, kvHeads, capacity, headDim] through the strides.
+// Every query and cache row carries its global position (QPositions [SeqLenQ], KPositions [SeqLenK]): a cache shard
+// holds non-contiguous positions. The decode kernel writes one fp32 partial state per (row, split) — row =
+// (batch · SeqLenQ + t) · Heads + head — into PartialO [rows][Splits][HeadDim] (unnormalised), PartialMax (log2
+// units) and PartialSum [rows][Splits]; the combine kernel merges the splits in split order into O (fp32, [rows]
+// [HeadDim], normalised) and Lse (natural log, [rows]).
+struct FlashDecodeParams : FlashQkvParams {
+    const int* QPositions;
+    const int* KPositions;
+    float* PartialO;
+    float* PartialMax;
+    float* PartialSum;
+    float* O;
+    float* Lse;
+
+    int SeqLenQ;
+    int SeqLenK;
+    int Splits;
+    int KeysPerSplit;
+    float ScaleSoftmax;
+    float ScaleSoftmaxLog2;
+    int IsCausal;
+    int ElementType;
+};

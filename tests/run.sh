@@ -17,13 +17,13 @@ export RINGATTN_REQUIRE_NVRTC="${RINGATTN_REQUIRE_NVRTC:-1}"
 
 results="$(mktemp -d)"
 # The GPU tests proper: on the software GPU below when this machine has no GPU (skipped here, they would only say so).
-gpu_tests="FullyQualifiedName~RingAttention.Cuda.Tests.GpuTests|FullyQualifiedName~RingAttention.Cuda.Tests.FullyMaskedRowsTests|FullyQualifiedName~RingAttention.Cuda.Tests.NonFinitePropagationTests|FullyQualifiedName~RingAttention.Nccl.Tests.MultiGpuTests"
+gpu_tests="FullyQualifiedName~RingAttention.Cuda.Tests.GpuTests|FullyQualifiedName~RingAttention.Cuda.Tests.FullyMaskedRowsTests|FullyQualifiedName~RingAttention.Cuda.Tests.NonFinitePropagationTests|FullyQualifiedName~RingAttention.Nccl.Tests.MultiGpuTests|FullyQualifiedName~RingAttention.Cuda.Tests.Decode|FullyQualifiedName~RingAttention.Nccl.Tests.Decode"
 software_gpu=0
 if [[ "${RINGATTN_SOFTWARE_GPU_TESTS:-1}" != "0" ]] && ! { [[ -e /dev/nvidiactl ]] || command -v nvidia-smi >/dev/null 2>&1; }; then
   software_gpu=1
 fi
 first_filter=()
-[[ $software_gpu == 1 ]] && first_filter=(--filter "FullyQualifiedName!~RingAttention.Cuda.Tests.GpuTests&FullyQualifiedName!~RingAttention.Cuda.Tests.FullyMaskedRowsTests&FullyQualifiedName!~RingAttention.Cuda.Tests.NonFinitePropagationTests&FullyQualifiedName!~RingAttention.Nccl.Tests.MultiGpuTests")
+[[ $software_gpu == 1 ]] && first_filter=(--filter "FullyQualifiedName!~RingAttention.Cuda.Tests.GpuTests&FullyQualifiedName!~RingAttention.Cuda.Tests.FullyMaskedRowsTests&FullyQualifiedName!~RingAttention.Cuda.Tests.NonFinitePropagationTests&FullyQualifiedName!~RingAttention.Nccl.Tests.MultiGpuTests&FullyQualifiedName!~RingAttention.Cuda.Tests.Decode&FullyQualifiedName!~RingAttention.Nccl.Tests.Decode")
 dotnet test RingAttention.sln -c Release --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" "${first_filter[@]}" "$@"
 status=$?
 

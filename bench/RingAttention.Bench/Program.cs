@@ -10,12 +10,13 @@ var parser = new Parser(settings =>
     settings.CaseInsensitiveEnumValues = true;
     settings.HelpWriter = Console.Error;
 });
-return parser.ParseArguments<AllOptions, KernelOptions, RingOptions, BackwardOptions, ScalingOptions>(args).MapResult(
+return parser.ParseArguments<AllOptions, KernelOptions, RingOptions, BackwardOptions, ScalingOptions, DecodeBenchOptions>(args).MapResult(
     (AllOptions options) => RunAll(options),
     (KernelOptions options) => RunKernel(options),
     (RingOptions options) => RunRing(options),
     (BackwardOptions options) => BackwardBench.RunOne(options, () => PrintMachine(MachineFacts.Describe())),
     (ScalingOptions options) => RunScaling(options),
+    (DecodeBenchOptions options) => DecodeBench.Run(options, () => PrintMachine(MachineFacts.Describe())),
     _ => 2);
 
 static string CommandLine() => "dotnet run -c Release --project bench/RingAttention.Bench" +

@@ -13,13 +13,15 @@ namespace RingAttention.Cli;
 /// <c>ringattn decode</c>: prefills a prompt from the counter generator around the ring, then runs decode steps
 /// against the KV cache each rank keeps, verifies the steps against a float64 reference over the whole cache, and
 /// reports latency, kernel-versus-merge time and the cache bytes each rank streams against a bandwidth probe run in
-/// the same job. Emulation or one rank per process under MPI, CPU backend.
+/// the same job. Emulation or one rank per process under MPI; the CPU backend, or CUDA (--backend cuda: the split-KV
+/// kernel on the GPU over a device copy of each rank's cache, the merge's all-reduce on device memory: the copy ring
+/// in emulation, NCCL under MPI). The bandwidth probe reads host memory, so its ratio is reported for the CPU only.
 /// </summary>
 internal static class DecodeCommand
 {
     private const double DefaultTolerance = 1e-4;
 
-    public static int Execute(DecodeOptions decode)
+    public static int Execute(DecodeOptions decode, GivenArguments given)
     {
         OptionCheck.That(decode.Ranks >= 1, "--ranks", "at least 1", decode.Ranks);
         OptionCheck.That(decode.Context >= 1, "--context", "at least 1", decode.Context);
@@ -34,19 +36,19 @@ internal static class DecodeCommand
         var options = ToAttentionOptions(decode);
         return decode.ElementType switch
         {
-            ElementType.Float16 => Execute<Half>(decode, options),
-            ElementType.BFloat16 => Execute<BFloat16>(decode, options),
-            _ => Execute<float>(decode, options),
+            ElementType.Float16 => Execute<Half>(decode, options, given),
+            ElementType.BFloat16 => Execute<BFloat16>(decode, options, given),
+            _ => Execute<float>(decode, options, given),
         };
     }
 
-    private static int Execute<T>(DecodeOptions decode, AttentionOptions options) where T : unmanaged
+    private static int Execute<T>(DecodeOptions decode, AttentionOptions options, GivenArguments given) where T : unmanaged
     {
         // The job hosts (emulation, MPI) are shared with `run`; they need only where ranks live and on what.
         var hostOptions = new RunOptions
         {
             Ranks = decode.Ranks, Threads = decode.Threads, Transport = decode.Transport, ExchangeTimeout = decode.ExchangeTimeout,
-            Backend = BackendKind.Cpu, SequenceLength = decode.Context, Batch = decode.Batch, Heads = decode.Heads, KvHeads = decode.KvHeads,
+            Backend = decode.Backend, Device = decode.Device, Given = given, SequenceLength = decode.Context, Batch = decode.Batch, Heads = decode.Heads, KvHeads = decode.KvHeads,
             HeadDim = decode.HeadDim, ElementType = decode.ElementType, Seed = decode.Seed, Layout = decode.Layout,
         };
         RunOptionChecks.Check(hostOptions);
@@ -63,8 +65,10 @@ internal static class DecodeCommand
         var cacheOptions = new DecodeCacheOptions { BlockSize = decode.BlockSize, MaxTokensPerRank = decode.MaxCacheTokens, Threads = decode.Threads };
 
         // Every process probes at once: under MPI the ranks of a node share its memory bus, as they do when decoding.
-        double bandwidth = MemoryBandwidth.MeasureRead(256L << 20, decode.Threads ?? 0);
-        var sessions = host.Transports.Select(transport => new DecodeSession(options, transport, cacheOptions)).ToList();
+        // A GPU's caches live in device memory, which this host probe does not measure.
+        bool onHost = host.Backend.IsHostMemory;
+        double bandwidth = onHost ? MemoryBandwidth.MeasureRead(256L << 20, decode.Threads ?? 0) : double.NaN;
+        var sessions = host.Transports.Select(transport => new DecodeSession(options, transport, cacheOptions, host.Backend)).ToList();
         try
         {
             long prefillStart = Stopwatch.GetTimestamp();
@@ -139,7 +143,7 @@ internal static class DecodeCommand
             bool verified = verification.MaxAbsError <= outputTolerance && verification.MaxLseAbsError <= tolerance;
             var result = new DecodeResult(
                 "ringattn " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), options.ToString(), layout.Name, ranks,
-                decode.Context, steps, tokens, decode.BlockSize, host.Description, Environment.ProcessorCount, prefillSeconds,
+                decode.Context, steps, tokens, decode.BlockSize, host.Description, host.Backend.Description, Environment.ProcessorCount, prefillSeconds,
                 Percentile(timings.Select(t => t.Seconds), 0.5), Percentile(timings.Select(t => t.Seconds), 0.99),
                 Percentile(timings.Select(t => t.KernelSeconds), 0.5), Percentile(timings.Select(t => t.MergeSeconds), 0.5),
                 timings[^1].CacheBytesRead, timings[^1].CacheBytesRead / timings[^1].KernelSeconds / 1e9, bandwidth / 1e9,
@@ -255,10 +259,13 @@ internal static class DecodeCommand
         Console.WriteLine($"problem       {r.Problem}");
         Console.WriteLine($"decode        P={r.Ranks} context={r.Context} steps={r.Steps} tokens/step={r.TokensPerStep} block={r.BlockSize} prefill layout={r.Layout}");
         Console.WriteLine($"ranks         {r.Host}; {r.Cores} core(s)");
+        Console.WriteLine($"backend       {r.Backend}");
         Console.WriteLine($"prefill       {r.PrefillSeconds:F3} s");
         Console.WriteLine($"step latency  p50 {r.StepP50Seconds * 1e3:F3} ms, p99 {r.StepP99Seconds * 1e3:F3} ms (slowest rank)");
         Console.WriteLine($"  local       {r.KernelP50Seconds * 1e3:F3} ms kernel (p50, slowest rank), {r.MergeP50Seconds * 1e3:F3} ms merge");
-        Console.WriteLine($"cache read    {Bytes(r.CacheBytesReadPerRank)} per rank per step (largest shard), {r.KernelGBps:F2} GB/s = {100 * r.KernelGBps / r.BandwidthGBps:F0}% of the {r.BandwidthGBps:F2} GB/s streaming-read probe");
+        Console.WriteLine(double.IsNaN(r.BandwidthGBps)
+            ? $"cache read    {Bytes(r.CacheBytesReadPerRank)} per rank per step (largest shard), {r.KernelGBps:F2} GB/s (device memory: no bandwidth probe to compare with)"
+            : $"cache read    {Bytes(r.CacheBytesReadPerRank)} per rank per step (largest shard), {r.KernelGBps:F2} GB/s = {100 * r.KernelGBps / r.BandwidthGBps:F0}% of the {r.BandwidthGBps:F2} GB/s streaming-read probe");
         Console.WriteLine($"cache held    {Bytes(r.CacheBytesMin)} .. {Bytes(r.CacheBytesMax)} per rank ({Bytes(r.CacheBytesAllocatedMax)} allocated at most)");
         var v = r.Verification;
         Console.WriteLine(r.VerifiedSteps == 0
@@ -317,7 +324,7 @@ internal static class DecodeCommand
 
 /// <summary>What <c>ringattn decode</c> reports (printed, or as JSON with --json).</summary>
 internal sealed record DecodeResult(
-    string Command, string Problem, string Layout, int Ranks, int Context, int Steps, int TokensPerStep, int BlockSize, string Host, int Cores,
+    string Command, string Problem, string Layout, int Ranks, int Context, int Steps, int TokensPerStep, int BlockSize, string Host, string Backend, int Cores,
     double PrefillSeconds, double StepP50Seconds, double StepP99Seconds, double KernelP50Seconds, double MergeP50Seconds,
     long CacheBytesReadPerRank, double KernelGBps, double BandwidthGBps, long CacheBytesMin, long CacheBytesMax, long CacheBytesAllocatedMax,
     int VerifiedSteps, VerificationResult Verification, double OutputTolerance, bool Verified, double VerifySeconds, string? OutputDigest, bool RanksAgree);

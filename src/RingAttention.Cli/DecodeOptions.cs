@@ -75,6 +75,14 @@ public sealed class DecodeOptions
     [Option("seed", Default = 0UL, HelpText = "Seed of the counter-based input generator.")]
     public ulong Seed { get; set; }
 
+    /// <summary>Device backend.</summary>
+    [Option("backend", Default = BackendKind.Cpu, HelpText = "Device backend of the prefill and the decode kernel: cpu, cuda (P virtual ranks on one GPU in emulation, one GPU per rank over NCCL under MPI) or auto (CUDA when usable, else CPU).")]
+    public BackendKind Backend { get; set; }
+
+    /// <summary>CUDA device ordinal.</summary>
+    [Option("device", Default = 0, HelpText = "CUDA device ordinal for --backend cuda/auto in emulation.")]
+    public int Device { get; set; }
+
     /// <summary>Where ranks live.</summary>
     [Option("transport", Default = TransportChoice.Auto, HelpText = "Where ranks live: auto (MPI when started by mpiexec/srun, else emulation), mpi or emulation.")]
     public TransportChoice Transport { get; set; }

@@ -1,4 +1,6 @@
+using RingAttention.Cuda.Decode;
 using RingAttention.Cuda.Kernels;
+using RingAttention.Decode;
 using RingAttention.Kernels;
 using RingAttention.Ring;
 using static RingAttention.Cuda.Native.NativeCuda;
@@ -178,6 +180,13 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
     private static InvalidInputException BackwardMissing(string piece) =>
         new("backend", $"backend cuda: the backward pass is not implemented on CUDA yet ({piece} and the other backward kernels do not exist); " +
             "run the backward on the CPU backend (--backend cpu)");
+
+    /// <summary>The decode kernel keeps the rank's cache in device memory and writes its partial there (<see cref="CudaDecodeKernel"/>).</summary>
+    IDecodeKernel IAttentionBackend.CreateDecodeKernel(int? threads) => new CudaDecodeKernel(this);
+
+    /// <summary>Enqueues <paramref name="variant"/> on the compute stream with <paramref name="args"/> (checked by the caller).</summary>
+    internal void Launch<T>(KernelVariant variant, LaunchGeometry geometry, in T args) where T : unmanaged =>
+        _kernels.Get(variant).Launch(_compute, geometry.Grid, geometry.Block, geometry.SharedBytes, args);
 
     /// <inheritdoc />
     public void Synchronize() => _compute.Synchronize();

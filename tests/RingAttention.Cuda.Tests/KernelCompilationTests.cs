@@ -41,7 +41,7 @@ public sealed class KernelCompilationTests(ITestOutputHelper output)
             }
         }
         Assert.True(failures.Count == 0, "register spills:\n" + string.Join('\n', failures));
-        Assert.Equal(20, variants.Length);
+        Assert.Equal(30, variants.Length);
     }
 
     [SkippableFact]

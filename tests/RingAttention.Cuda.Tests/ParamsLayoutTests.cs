@@ -29,6 +29,7 @@ public sealed class ParamsLayoutTests
         AssertHeaderLayout<FlashQkvParams>("FlashQkvParams");
         AssertHeaderLayout<FlashForwardParams>("FlashFwdParams");
         AssertHeaderLayout<FlashFinalizeParams>("FlashFinalizeParams");
+        AssertHeaderLayout<FlashDecodeParams>("FlashDecodeParams");
     }
 
     /// <summary>

@@ -9,6 +9,12 @@ public static class KernelSpecs
     /// <summary>Keys per tile of the fp32 kernel.</summary>
     public const int Fp32BlockN = 32;
 
+    /// <summary>Query rows (GQA heads × new tokens) per thread block of the decode kernel (kBlockM in <c>flash_decode.cu</c>).</summary>
+    public const int DecodeBlockM = 16;
+
+    /// <summary>Cache rows per tile of the decode kernel.</summary>
+    public const int DecodeBlockN = 32;
+
     private static readonly KernelSpec[] Table =
     [
         new(KernelKind.TensorCore, "flash_fwd.cu", "flash_fwd_kernel",
@@ -33,6 +39,19 @@ public static class KernelSpecs
             Defines: _ => [],
             Threads: _ => 256,
             Name: _ => "finalize",
+            BlockM: _ => 0,
+            SharedBytes: (_, _) => 0),
+        new(KernelKind.Decode, "flash_decode.cu", "flash_decode_kernel",
+            Defines: v => [("RA_ELEMENT_TYPE", (int)v.ElementType), ("RA_HEAD_DIM", v.HeadDim)],
+            Threads: _ => 128,
+            Name: v => $"decode-{ElementTypes.ShortName(v.ElementType)}-{(v.HeadDim == 0 ? "dany" : $"d{v.HeadDim}")}",
+            BlockM: _ => DecodeBlockM,
+            // fp32 Q [16][d], K [32][d + 1], V [32][d].
+            SharedBytes: (_, d) => (DecodeBlockM * d + DecodeBlockN * (d + 1) + DecodeBlockN * d) * sizeof(float)),
+        new(KernelKind.DecodeCombine, "flash_decode_combine.cu", "flash_decode_combine_kernel",
+            Defines: _ => [],
+            Threads: _ => 256,
+            Name: _ => "decode-combine",
             BlockM: _ => 0,
             SharedBytes: (_, _) => 0),
     ];

@@ -11,6 +11,10 @@ public enum KernelKind
     Fp32,
     /// <summary><c>flash_finalize.cu</c>: O and LSE from the running state.</summary>
     Finalize,
+    /// <summary><c>flash_decode.cu</c>: the split-KV decode kernel (every storage type; head dims 64 and 128 compiled in, others at run time).</summary>
+    Decode,
+    /// <summary><c>flash_decode_combine.cu</c>: merges the decode kernel's per-split states into the rank's partial O and LSE.</summary>
+    DecodeCombine,
 }
 
 /// <summary>Tile shape of a tensor-core variant.</summary>
@@ -96,6 +100,19 @@ public sealed record KernelVariant
     /// <summary>The finalize kernel.</summary>
     public static KernelVariant Finalize() => new(KernelKind.Finalize, ElementType.Float32, 0, false, default);
 
+    /// <summary>Head dims the decode kernel is built for; any other runs the variant that reads the head dim at run time (0).</summary>
+    public static readonly IReadOnlyList<int> DecodeHeadDims = [64, 128];
+
+    /// <summary>The split-KV decode variant for a cache of <paramref name="type"/> and a run-time head dim.</summary>
+    public static KernelVariant Decode(ElementType type, int headDim)
+    {
+        Guard.InRange(headDim, 1, AttentionOptions.MaxHeadDim);
+        return new KernelVariant(KernelKind.Decode, type, DecodeHeadDims.Contains(headDim) ? headDim : 0, false, default);
+    }
+
+    /// <summary>The decode combine kernel.</summary>
+    public static KernelVariant DecodeCombine() => new(KernelKind.DecodeCombine, ElementType.Float32, 0, false, default);
+
     /// <summary>Every variant the backend can launch (the CI compile test builds each for sm_80 and sm_90).</summary>
     public static IEnumerable<KernelVariant> All()
     {
@@ -112,6 +129,13 @@ public sealed record KernelVariant
             yield return Fp32(type);
         }
         yield return Finalize();
+        foreach (var type in new[] { ElementType.Float32, ElementType.Float16, ElementType.BFloat16 })
+        {
+            yield return Decode(type, 64);
+            yield return Decode(type, 128);
+            yield return Decode(type, 1);
+        }
+        yield return DecodeCombine();
     }
 
     /// <summary>The smallest compiled head dim that holds <paramref name="headDim"/>.</summary>

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using RingAttention.Decode;
+using RingAttention.Kernels;
 
 namespace RingAttention.Cpu;
 
@@ -13,7 +14,7 @@ namespace RingAttention.Cpu;
 /// and emulated ranks agree exactly). Masks are by global position (causal: key position ≤ query position), which
 /// is what lets the step's own tokens, already appended, attend causally to each other.
 /// </summary>
-internal sealed unsafe class DecodeKernel : IDisposable
+internal sealed unsafe class DecodeKernel : IDecodeKernel
 {
     /// <summary>Cache rows per work item: fixed (not derived from the thread count) so results are reproducible.</summary>
     public const int ChunkRows = 512;
@@ -63,6 +64,16 @@ internal sealed unsafe class DecodeKernel : IDisposable
             }
         });
         Combine(options, tokens, chunks, max, sum, acc, o, lse);
+    }
+
+    /// <inheritdoc />
+    public void Run(AttentionOptions options, KvCacheShard cache, ReadOnlySpan<float> query, ReadOnlySpan<int> queryPositions, BackendBuffer target, long byteOffset)
+    {
+        int rows = options.Batch * queryPositions.Length * options.Heads;
+        Guard.That(byteOffset >= 0 && byteOffset + (long)rows * (options.HeadDim + 1) * sizeof(float) <= target.Bytes, nameof(byteOffset),
+            $"room for {rows} rows of O and LSE inside the {target.Bytes}-byte buffer", byteOffset);
+        float* o = (float*)((byte*)target.Address + byteOffset);
+        Run(options, cache, query, queryPositions, new Span<float>(o, rows * options.HeadDim), new Span<float>(o + (long)rows * options.HeadDim, rows));
     }
 
     /// <summary>Merges the chunks of each (batch, kvHead) in chunk order and normalises.</summary>

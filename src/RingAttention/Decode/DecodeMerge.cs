@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using RingAttention.Kernels;
 using RingAttention.Ring;
 
 namespace RingAttention.Decode;
@@ -20,40 +21,65 @@ namespace RingAttention.Decode;
 /// </para>
 /// A rank with an empty shard contributes LSE = −inf (the identity); rows that saw no key anywhere get O = 0 and
 /// LSE = −inf; NaN on any rank propagates to the merged row.
+/// <para>
+/// The P-slot buffer lives in the backend's memory (the transport's: host for the in-process ring and MPI, device
+/// for the GPU rings and NCCL), so a GPU's decode kernel writes its partial straight into its slot and the
+/// all-reduce runs where the data is; only the reduced buffer comes back to the host for the combine.
+/// </para>
 /// </summary>
-internal sealed unsafe class DecodeMerge : IDisposable
+internal sealed class DecodeMerge : IDisposable
 {
     private readonly int _ranks;
     private readonly int _rank;
-    private float* _buffer;
-    private long _capacity;
+    private readonly IAttentionBackend _backend;
+    private BackendBuffer? _buffer;
+    private long _slot;
+    private float[] _all = [];
 
-    public DecodeMerge(int rank, int ranks)
+    public DecodeMerge(int rank, int ranks, IAttentionBackend backend)
     {
-        (_rank, _ranks) = (rank, ranks);
+        (_rank, _ranks, _backend) = (rank, ranks, backend);
     }
 
     /// <summary>
-    /// Posts the all-reduce of this rank's partial: <paramref name="o"/> [rows × headDim] and <paramref name="lse"/>
-    /// [rows], in any row order as long as every rank uses the same.
+    /// Readies the P-slot buffer for <paramref name="rows"/> partial rows of <paramref name="headDim"/> values, all
+    /// zero, and says where this rank's slot begins: the decode kernel writes O [rows × headDim] there, then LSE [rows].
     /// </summary>
-    public IPendingExchange Post(IRingCollectives collectives, ReadOnlySpan<float> o, ReadOnlySpan<float> lse)
+    public (BackendBuffer Buffer, long ByteOffset) Prepare(int rows, int headDim)
     {
-        long slot = o.Length + (long)lse.Length;
-        Ensure(slot * _ranks);
-        var all = new Span<float>(_buffer, checked((int)(slot * _ranks)));
-        all.Clear();
-        o.CopyTo(all.Slice((int)(_rank * slot)));
-        lse.CopyTo(all.Slice((int)(_rank * slot + o.Length)));
-        return collectives.PostAllReduce((nint)_buffer, slot * _ranks, ReduceOperation.Sum);
+        _slot = (long)rows * (headDim + 1);
+        long floats = _slot * _ranks;
+        if (_buffer is null || _buffer.Bytes < floats * sizeof(float))
+        {
+            _buffer?.Dispose();
+            _buffer = null;
+            _buffer = _backend.Allocate(floats * sizeof(float));
+        }
+        _backend.Fill(_buffer, 0, floats, 0f);
+        return (_buffer, _rank * _slot * sizeof(float));
+    }
+
+    /// <summary>Posts the all-reduce (sum) of the prepared buffer, once this rank's partial is in its slot.</summary>
+    public IPendingExchange Post(IRingCollectives collectives)
+    {
+        var buffer = _buffer ?? throw new InvalidOperationException("Prepare the merge before posting it");
+        return collectives.PostAllReduce(buffer.Address, _slot * _ranks, ReduceOperation.Sum);
     }
 
     /// <summary>After the posted all-reduce completed: the merged O and LSE (same shapes as the partial).</summary>
     public void Finish(Span<float> o, Span<float> lse)
     {
+        var buffer = _buffer ?? throw new InvalidOperationException("Prepare the merge before finishing it");
         int rows = lse.Length, d = rows == 0 ? 0 : o.Length / rows;
         long slot = o.Length + (long)lse.Length;
-        var all = new ReadOnlySpan<float>(_buffer, checked((int)(slot * _ranks)));
+        Guard.That(slot == _slot, nameof(o), $"the prepared {_slot} values per rank", slot);
+        int total = checked((int)(slot * _ranks));
+        if (_all.Length < total)
+        {
+            _all = new float[total];
+        }
+        _backend.Download(buffer, 0, MemoryMarshal.AsBytes(_all.AsSpan(0, total)));
+        var all = new ReadOnlySpan<float>(_all, 0, total);
         for (int row = 0; row < rows; row++)
         {
             float max = float.NegativeInfinity;
@@ -85,21 +111,9 @@ internal sealed unsafe class DecodeMerge : IDisposable
         }
     }
 
-    private void Ensure(long floats)
-    {
-        if (floats <= _capacity)
-        {
-            return;
-        }
-        NativeMemory.AlignedFree(_buffer);
-        _buffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
-        _capacity = floats;
-    }
-
     public void Dispose()
     {
-        NativeMemory.AlignedFree(_buffer);
+        _buffer?.Dispose();
         _buffer = null;
-        _capacity = 0;
     }
 }

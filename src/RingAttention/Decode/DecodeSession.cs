@@ -11,27 +11,37 @@ namespace RingAttention.Decode;
 /// <see cref="Prefill"/> runs the ring forward over the prompt in any layout and keeps the rank's K/V shard as its
 /// cache; <see cref="Append"/> and <see cref="Step"/> add tokens by an <see cref="AppendPlacement"/> (every rank
 /// gets all new tokens and keeps its own, so appending needs no communication); <see cref="Step"/> attends the new
-/// queries to the local cache with the CPU split-KV kernel and merges the ranks' partials with one collective
-/// (<see cref="DecodeMerge"/>). Every rank calls the same methods with the same arguments' shapes in the same order.
+/// queries to the local cache with the backend's split-KV kernel (<see cref="IAttentionBackend.CreateDecodeKernel"/>:
+/// the CPU kernel, or on CUDA the GPU kernel over a device copy of the cache) and merges the ranks' partials with one
+/// collective (<see cref="DecodeMerge"/>) in the backend's memory. Every rank calls the same methods with the same
+/// arguments' shapes in the same order.
 /// </summary>
 public sealed class DecodeSession : IDisposable
 {
     private readonly IRingTransport _transport;
     private readonly DecodeCacheOptions _cacheOptions;
-    private readonly DecodeKernel _kernel;
+    private readonly IAttentionBackend _backend;
+    private readonly CpuBackend? _ownedBackend;
+    private readonly IDecodeKernel _kernel;
     private readonly DecodeMerge _merge;
     private KvCacheShard? _cache;
     private AppendPlacement? _placement;
 
-    /// <summary>A session for the rank of <paramref name="transport"/>; nothing is cached until a prefill.</summary>
-    public DecodeSession(AttentionOptions options, IRingTransport transport, DecodeCacheOptions? cacheOptions = null)
+    /// <summary>
+    /// A session for the rank of <paramref name="transport"/>; nothing is cached until a prefill. The decode kernel
+    /// and the merge run on <paramref name="backend"/>, whose memory must be the transport's (as a job host pairs
+    /// them: the CPU with the in-process ring or MPI, CUDA with its copy ring or NCCL); null: the CPU, with host memory.
+    /// </summary>
+    public DecodeSession(AttentionOptions options, IRingTransport transport, DecodeCacheOptions? cacheOptions = null, IAttentionBackend? backend = null)
     {
         options.Validate();
         cacheOptions ??= new DecodeCacheOptions();
         cacheOptions.Validate();
         (Options, _transport, _cacheOptions) = (options, transport, cacheOptions);
-        _kernel = new DecodeKernel(cacheOptions.Threads);
-        _merge = new DecodeMerge(transport.Rank, transport.Size);
+        _ownedBackend = backend is null ? new CpuBackend(1) : null;
+        _backend = backend ?? _ownedBackend!;
+        _kernel = _backend.CreateDecodeKernel(cacheOptions.Threads);
+        _merge = new DecodeMerge(transport.Rank, transport.Size, _backend);
     }
 
     /// <summary>The shared problem (shapes, mask, scale, storage type).</summary>
@@ -165,32 +175,36 @@ public sealed class DecodeSession : IDisposable
         var positions = Enumerable.Range(SequenceLength, tokens).ToArray();
         Append(k, v);
         var query = Widen(q);
-        var partialO = new float[query.Length];
-        var partialLse = new float[Options.Batch * tokens * Options.Heads];
-        _kernel.Run(Options, cache, query, positions, partialO, partialLse);
+        int rows = Options.Batch * tokens * Options.Heads;
+        var (buffer, offset) = _merge.Prepare(rows, Options.HeadDim);
+        _kernel.Run(Options, cache, query, positions, buffer, offset);
+        // A device kernel returns before it is done: the time is the kernel's only once it finished.
+        _backend.Synchronize();
         double kernelSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         start = Stopwatch.GetTimestamp();
-        var exchange = _merge.Post(_transport, partialO, partialLse);
-        return new PendingStep(exchange, tokens, partialO, partialLse, cache.Length, cache.Bytes, kernelSeconds, Stopwatch.GetElapsedTime(start).TotalSeconds);
+        var exchange = _merge.Post(_transport);
+        return new PendingStep(exchange, tokens, rows, cache.Length, cache.Bytes, kernelSeconds, Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
     /// <summary>Second half of a step: waits for the merge, combines and writes O and LSE.</summary>
     internal DecodeStepReport End<T>(PendingStep pending, Span<T> o, Span<float> lse) where T : unmanaged
     {
         int tokens = pending.Tokens, heads = Options.Heads;
-        Guard.Length(o.Length, pending.O.Length, "batch × T × heads × headDim", nameof(o));
-        Guard.Length(lse.Length, pending.Lse.Length, "batch × heads × T", nameof(lse));
+        Guard.Length(o.Length, (long)pending.Rows * Options.HeadDim, "batch × T × heads × headDim", nameof(o));
+        Guard.Length(lse.Length, pending.Rows, "batch × heads × T", nameof(lse));
         long start = Stopwatch.GetTimestamp();
         pending.Exchange.Wait();
-        _merge.Finish(pending.O, pending.Lse);
-        Narrow(pending.O, o);
+        var mergedO = new float[pending.Rows * Options.HeadDim];
+        var mergedLse = new float[pending.Rows];
+        _merge.Finish(mergedO, mergedLse);
+        Narrow(mergedO, o);
         for (int b = 0; b < Options.Batch; b++)
         {
             for (int t = 0; t < tokens; t++)
             {
                 for (int h = 0; h < heads; h++)
                 {
-                    lse[(b * heads + h) * tokens + t] = pending.Lse[(b * tokens + t) * heads + h];
+                    lse[(b * heads + h) * tokens + t] = mergedLse[(b * tokens + t) * heads + h];
                 }
             }
         }
@@ -227,8 +241,9 @@ public sealed class DecodeSession : IDisposable
         _kernel.Dispose();
         _merge.Dispose();
         _cache?.Dispose();
+        _ownedBackend?.Dispose();
     }
 
     /// <summary>A step whose merge is posted.</summary>
-    internal sealed record PendingStep(IPendingExchange Exchange, int Tokens, float[] O, float[] Lse, int CacheLength, long CacheBytes, double KernelSeconds, double PostSeconds);
+    internal sealed record PendingStep(IPendingExchange Exchange, int Tokens, int Rows, int CacheLength, long CacheBytes, double KernelSeconds, double PostSeconds);
 }

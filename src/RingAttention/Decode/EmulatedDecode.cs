@@ -5,7 +5,7 @@ using RingAttention.Ring;
 namespace RingAttention.Decode;
 
 /// <summary>
-/// Decoding in emulation: P <see cref="DecodeSession"/>s in this process over an <see cref="InProcessRing"/>, fed with
+/// Decoding in emulation: P <see cref="DecodeSession"/>s in this process over their backend's emulation ring, fed with
 /// full tensors. The prefill runs once through <see cref="EmulatedRing.Attention"/> and each session keeps its
 /// layout shard of K/V; each step begins every rank (append, local kernel, posted merge) and then ends them.
 /// </summary>
@@ -14,14 +14,18 @@ public sealed class EmulatedDecode : IDisposable
     private readonly IRingTransport[] _transports;
     private readonly DecodeSession[] _sessions;
 
-    /// <summary>P virtual ranks sharing <paramref name="options"/> and <paramref name="cacheOptions"/>.</summary>
-    public EmulatedDecode(AttentionOptions options, int ranks, DecodeCacheOptions? cacheOptions = null)
+    /// <summary>
+    /// P virtual ranks sharing <paramref name="options"/> and <paramref name="cacheOptions"/>, decoding on
+    /// <paramref name="backend"/> (connected by its emulation transport; null: the CPU over an <see cref="InProcessRing"/>).
+    /// The caller keeps and disposes the backend.
+    /// </summary>
+    public EmulatedDecode(AttentionOptions options, int ranks, DecodeCacheOptions? cacheOptions = null, IAttentionBackend? backend = null)
     {
         options.Validate();
         Guard.AtLeast(ranks, 1);
         Options = options;
-        _transports = InProcessRing.Create(ranks);
-        _sessions = _transports.Select(transport => new DecodeSession(options, transport, cacheOptions)).ToArray();
+        _transports = backend?.CreateEmulatedRing(ranks) ?? InProcessRing.Create(ranks);
+        _sessions = _transports.Select(transport => new DecodeSession(options, transport, cacheOptions, backend)).ToArray();
     }
 
     /// <summary>The shared problem.</summary>

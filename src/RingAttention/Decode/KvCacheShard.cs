@@ -96,6 +96,29 @@ public sealed unsafe class KvCacheShard : IDisposable
         Reallocate((int)Math.Min(MaxLength, Math.Max(needed, Math.Max(16L, 2L * Capacity))));
     }
 
+    /// <summary>
+    /// Replaces this cache's rows with those of <paramref name="source"/> (same problem), growing when needed: what
+    /// receiving another rank's whole shard does, for ring decoding that passes the cache around (bench only).
+    /// </summary>
+    internal void CopyFrom(KvCacheShard source)
+    {
+        Guard.That(source._options.KeyRowElements == _options.KeyRowElements && source._options.Batch == _options.Batch && source._elementSize == _elementSize,
+            nameof(source), "a cache of the same batch, KV heads, head dim and storage type", source._options);
+        Length = 0;
+        Reserve(source.Length, 0);
+        long bytes = (long)source.Length * _options.HeadDim * _elementSize;
+        for (int b = 0; b < _options.Batch; b++)
+        {
+            for (int h = 0; h < _options.EffectiveKvHeads; h++)
+            {
+                Buffer.MemoryCopy(source.KeyRow(b, h, 0), KeyRow(b, h, 0), bytes, bytes);
+                Buffer.MemoryCopy(source.ValueRow(b, h, 0), ValueRow(b, h, 0), bytes, bytes);
+            }
+        }
+        source.Positions.CopyTo(_positions);
+        Length = source.Length;
+    }
+
     /// <summary>Address of K's row <paramref name="index"/> of (batch, kvHead).</summary>
     internal byte* KeyRow(int batch, int kvHead, int index) => _keys + RowOffset(batch, kvHead, index);
 

@@ -1,3 +1,4 @@
+using RingAttention.Decode;
 using RingAttention.Ring;
 
 namespace RingAttention.Kernels;
@@ -93,4 +94,11 @@ public interface IAttentionBackend : IDisposable
 
     /// <summary>Creates the <paramref name="size"/> endpoints, in rank order, of a ring of virtual ranks sharing this backend's memory.</summary>
     IRingTransport[] CreateEmulatedRing(int size);
+
+    /// <summary>
+    /// Creates a split-KV decode kernel for one rank's cache, writing its partials into this backend's memory. Host
+    /// memory backends share the CPU kernel (<paramref name="threads"/> threads, default all cores); a device backend
+    /// overrides it with its own, which keeps the cache on the device.
+    /// </summary>
+    internal IDecodeKernel CreateDecodeKernel(int? threads) => new Cpu.DecodeKernel(threads);
 }

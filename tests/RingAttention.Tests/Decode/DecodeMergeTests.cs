@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using RingAttention.Cpu;
 using RingAttention.Decode;
 using RingAttention.Ring;
 
@@ -9,8 +11,16 @@ public sealed class DecodeMergeTests
     private static (float[] O, float[] Lse) Merge(params (float[] O, float[] Lse)[] partials)
     {
         var transports = InProcessRing.Create(partials.Length);
-        var merges = transports.Select(t => new DecodeMerge(t.Rank, t.Size)).ToArray();
-        var pending = partials.Select((p, r) => merges[r].Post(transports[r], p.O, p.Lse)).ToArray();
+        using var backend = new CpuBackend(1);
+        var merges = transports.Select(t => new DecodeMerge(t.Rank, t.Size, backend)).ToArray();
+        var pending = partials.Select((p, r) =>
+        {
+            // Each rank's partial goes into its slot, as the decode kernel writes it: O, then LSE.
+            var (buffer, offset) = merges[r].Prepare(p.Lse.Length, p.O.Length / p.Lse.Length);
+            backend.Upload(MemoryMarshal.AsBytes(p.O.AsSpan()), buffer, offset);
+            backend.Upload(MemoryMarshal.AsBytes(p.Lse.AsSpan()), buffer, offset + p.O.Length * sizeof(float));
+            return merges[r].Post(transports[r]);
+        }).ToArray();
         var results = new List<(float[] O, float[] Lse)>();
         for (int r = 0; r < partials.Length; r++)
         {
