@@ -5,11 +5,15 @@ using System.Runtime.Intrinsics.X86;
 namespace RingAttention.Cpu;
 
 /// <summary>
-/// K and V packed once per block into the fp32 panels the micro-kernels stream: for each tile of
-/// <see cref="CpuFlashKernel.BlockN"/> keys, Kᵀ as [headDim][BlockN] (a row of the panel is one dimension of
-/// consecutive keys, whole vectors of them) and V as [BlockN][paddedHeadDim]. Keys past the end and columns past
-/// the head dimension are zero, so the micro-kernels never need a tail. With AVX-512, Kᵀ is written by 16×16 in-register
-/// transposes; 16-bit storage is first widened into a small staging block.
+/// K and V packed once per block into the fp32 panels the micro-kernels stream, in one of two layouts. Row-major
+/// (the AVX-512 tier): for each tile of <see cref="CpuFlashKernel.BlockN"/> keys, Kᵀ as [headDim][BlockN] (a row
+/// of the panel is one dimension of consecutive keys, whole vectors of them) and V as [BlockN][paddedHeadDim].
+/// Blocked (the narrower tiers): each tile cut into column panels as wide as one register block, each contiguous —
+/// Kᵀ as [BlockN / width][headDim][width], V as [paddedHeadDim / width][BlockN][width] — so a register block
+/// streams one unbroken run of memory per k step instead of a line every row stride (with a stride of a power of two
+/// kilobytes those lines all fall into a few cache sets of a 32K L1 and evict each other). Keys past the end and
+/// columns past the head dimension are zero, so the micro-kernels never need a tail. With AVX-512, Kᵀ is written
+/// by 16×16 in-register transposes; 16-bit storage is first widened into a small staging block.
 /// </summary>
 internal static unsafe class Panels
 {
@@ -93,6 +97,47 @@ internal static unsafe class Panels
                 {
                     column[r] = rows[r * stride + d];
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs keys [firstKey, firstKey + BlockN) like <see cref="PackTile"/>, into blocked column panels of
+    /// <paramref name="panelWidth"/> columns (<paramref name="paddedHeadDim"/> a multiple of it, and BlockN too).
+    /// </summary>
+    public static void PackTileBlocked(ElementType type, byte* key, long keyRowStride, byte* value, long valueRowStride, int keys, int headDim,
+        int paddedHeadDim, int panelWidth, int firstKey, float* keyPanel, float* valuePanel, float* staging)
+    {
+        const int blockN = CpuFlashKernel.BlockN;
+        int elementSize = ElementTypes.SizeOf(type);
+        int count = Math.Clamp(keys - firstKey, 0, blockN);
+        var row = new Span<float>(staging, paddedHeadDim);
+        for (int c = 0; c < blockN; c++)
+        {
+            float* keyColumn = keyPanel + (long)(c / panelWidth) * headDim * panelWidth + c % panelWidth;
+            float* valueRow = valuePanel + (long)c * panelWidth;
+            if (c >= count)
+            {
+                for (int d = 0; d < headDim; d++)
+                {
+                    keyColumn[(long)d * panelWidth] = 0f;
+                }
+                for (int panel = 0; panel < paddedHeadDim; panel += panelWidth)
+                {
+                    new Span<float>(valueRow + (long)panel * blockN, panelWidth).Clear();
+                }
+                continue;
+            }
+            StorageConversion.Widen(type, key + (firstKey + c) * keyRowStride * elementSize, row[..headDim]);
+            for (int d = 0; d < headDim; d++)
+            {
+                keyColumn[(long)d * panelWidth] = row[d];
+            }
+            StorageConversion.Widen(type, value + (firstKey + c) * valueRowStride * elementSize, row[..headDim]);
+            row[headDim..].Clear();
+            for (int panel = 0; panel < paddedHeadDim; panel += panelWidth)
+            {
+                row.Slice(panel, panelWidth).CopyTo(new Span<float>(valueRow + (long)panel * blockN, panelWidth));
             }
         }
     }
