@@ -13,7 +13,17 @@ internal static class JobReportPrinter
         console.WriteLine($"ring      {result.Layout} layout, P={result.Ranks}; {result.Host}");
         console.WriteLine($"backend   {result.Backend}");
         console.WriteLine($"setup     {result.SetupSeconds:F3} s (each rank made or read only its own shard)");
-        console.WriteLine($"forward   {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective ({result.FlopFormula})");
+        if (result.SteadyState is { } steady)
+        {
+            console.WriteLine($"forward   first pass {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective ({result.FlopFormula}); " +
+                "it includes JIT compilation, first-touch page faults and thread start-up");
+            console.WriteLine($"steady    {steady.Passes} timed pass(es) after {steady.Warmup} warm-up: best {steady.BestSeconds:F3} s, {steady.BestTflops * 1000:F1} GFLOP/s; " +
+                $"median {steady.MedianSeconds:F3} s, {steady.MedianTflops * 1000:F1} GFLOP/s (per-rank figures below: the last pass)");
+        }
+        else
+        {
+            console.WriteLine($"forward   {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective ({result.FlopFormula})");
+        }
 
         console.WriteLine($"balance   critical path {result.CriticalPathSeconds:F3} s (Σ over steps of the slowest rank: the time with one device per rank)");
 

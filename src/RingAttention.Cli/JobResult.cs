@@ -50,6 +50,12 @@ internal sealed record JobResult(
     IReadOnlyList<RankSummary> RankSummaries)
 {
     /// <summary>
+    /// The passes after the first (<c>--repeats</c>), or null for a single pass. <see cref="WallSeconds"/> and
+    /// <see cref="Tflops"/> are always the first pass; the per-rank figures come from the last pass run.
+    /// </summary>
+    public SteadyState? SteadyState { get; init; }
+
+    /// <summary>
     /// Σ over steps of the slowest rank's compute and wait: the time P devices working in parallel would take. In
     /// emulation the ranks share one device, so this, not the wall time, shows a layout's balance.
     /// </summary>

@@ -64,6 +64,8 @@ internal static class RunCommand
             var reports = showProgress ? ForwardWithProgress(ranks) : RingDriver.Forward(ranks);
             host.RingFinished();
             double wallSeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            var (steadyReports, steady) = SteadyState.Measure(run, host, ranks, job.ForwardFlops);
+            reports = steadyReports ?? reports;
 
             long verifyStart = Stopwatch.GetTimestamp();
             var samples = Verification.SampleRows(options.Batch, run.SequenceLength, run.VerifyRows);
@@ -97,7 +99,7 @@ internal static class RunCommand
                 run.Given.CommandText,
                 options.ToString(), layout.Name, job.Ranks, run.SequenceLength, host.Description, backend.Description,
                 setupSeconds, wallSeconds, job.ForwardFlops / wallSeconds / 1e12, job.FlopFormula, verifySeconds,
-                verification, verdict.OutputTolerance, verdict.Verified, all);
+                verification, verdict.OutputTolerance, verdict.Verified, all) { SteadyState = steady };
             PrintNonFiniteWarning(all);
             if (run.Json)
             {
