@@ -55,6 +55,9 @@ internal sealed record JobResult(
     /// </summary>
     public SteadyState? SteadyState { get; init; }
 
+    /// <summary>The root process's one-time costs inside the first pass (JIT compilation, page faults).</summary>
+    public FirstPassCosts? FirstPass { get; init; }
+
     /// <summary>
     /// Σ over steps of the slowest rank's compute and wait: the time P devices working in parallel would take. In
     /// emulation the ranks share one device, so this, not the wall time, shows a layout's balance.

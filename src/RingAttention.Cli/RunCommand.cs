@@ -60,10 +60,12 @@ internal static class RunCommand
         try
         {
             bool showProgress = host.IsRoot && !run.Json && !Console.IsOutputRedirected;
+            var firstPassStart = FirstPassCosts.Now();
             long start = Stopwatch.GetTimestamp();
             var reports = showProgress ? ForwardWithProgress(ranks) : RingDriver.Forward(ranks);
             host.RingFinished();
             double wallSeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            var firstPassCosts = FirstPassCosts.Since(firstPassStart);
             var (steadyReports, steady) = SteadyState.Measure(run, host, ranks, job.ForwardFlops);
             reports = steadyReports ?? reports;
 
@@ -99,7 +101,7 @@ internal static class RunCommand
                 run.Given.CommandText,
                 options.ToString(), layout.Name, job.Ranks, run.SequenceLength, host.Description, backend.Description,
                 setupSeconds, wallSeconds, job.ForwardFlops / wallSeconds / 1e12, job.FlopFormula, verifySeconds,
-                verification, verdict.OutputTolerance, verdict.Verified, all) { SteadyState = steady };
+                verification, verdict.OutputTolerance, verdict.Verified, all) { FirstPass = firstPassCosts, SteadyState = steady };
             PrintNonFiniteWarning(all);
             if (run.Json)
             {

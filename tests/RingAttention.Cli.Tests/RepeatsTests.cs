@@ -24,6 +24,9 @@ public sealed class RepeatsTests
         Assert.True(best > 0 && best <= median, $"best {best} s, median {median} s");
         Assert.True(steady.GetProperty("BestTflops").GetDouble() >= steady.GetProperty("MedianTflops").GetDouble());
         Assert.True(repeated.RootElement.GetProperty("WallSeconds").GetDouble() > 0);
+        var firstPass = repeated.RootElement.GetProperty("FirstPass");
+        Assert.True(firstPass.GetProperty("JitSeconds").GetDouble() >= 0);
+        Assert.True(firstPass.GetProperty("MethodsCompiled").GetInt64() >= 0);
         Assert.True(repeated.RootElement.GetProperty("Verified").GetBoolean());
         // Every pass restarts the running state: five passes leave the bytes one pass leaves.
         Assert.Equal(Digests(single), Digests(repeated));

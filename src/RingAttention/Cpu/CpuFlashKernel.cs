@@ -38,13 +38,49 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
     private readonly WorkerPool _pool;
     private int[] _tileStarts = [];
 
+    /// <summary>The tiers whose kernel is compiled, or being compiled, ahead of its first call in this process.</summary>
+    private static readonly ConcurrentDictionary<SimdTier, Task> CompiledAhead = new();
+
     public CpuFlashKernel(int threads, SimdTier tier)
+        : this(threads, tier, compileAhead: true)
+    {
+    }
+
+    private CpuFlashKernel(int threads, SimdTier tier, bool compileAhead)
     {
         Guard.AtLeast(threads, 1);
         Guard.That(SimdTiers.IsSupported(tier), nameof(tier), "a tier this machine accelerates", tier);
         Threads = threads;
         Tier = tier;
         _pool = new WorkerPool(threads);
+        if (compileAhead)
+        {
+            // The JIT compiles a tier's kernel (several large generic methods, fully optimised) at its first call: about
+            // 0.1 s on a 2-core Zen 3, which would land in the first pass a user times. A background thread runs the
+            // kernel once on a tiny problem as soon as a backend exists, so the compilation overlaps the caller's setup
+            // (allocating and filling the inputs) instead. A failure there would recur, and surface, in the real call.
+            CompiledAhead.GetOrAdd(tier, ahead => Task.Run(() => RunTinyProblem(ahead)));
+        }
+    }
+
+    /// <summary>One causal call over 128 queries and keys (two query tiles, both masks, both worker paths) on <paramref name="tier"/>.</summary>
+    private static void RunTinyProblem(SimdTier tier)
+    {
+        const int rows = 128;
+        var options = new AttentionOptions { Heads = 1, HeadDim = 64, Causal = true };
+        var inputs = new float[3 * rows * options.HeadDim];
+        var accumulator = new float[rows * options.HeadDim];
+        var rowMax = new float[rows];
+        var rowSum = new float[rows];
+        Array.Fill(rowMax, float.NegativeInfinity);
+        fixed (float* qkv = inputs, oAccum = accumulator, max = rowMax, sum = rowSum)
+        {
+            int stride = rows * options.HeadDim;
+            var p = FlashForwardParams.ForContiguousTensors(options, rows, rows,
+                (nint)qkv, (nint)(qkv + stride), (nint)(qkv + 2 * stride), (nint)oAccum, (nint)max, (nint)sum);
+            using var kernel = new CpuFlashKernel(2, tier, compileAhead: false);
+            kernel.Forward(p);
+        }
     }
 
     public int Threads { get; }
