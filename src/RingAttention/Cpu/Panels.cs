@@ -103,7 +103,8 @@ internal static unsafe class Panels
 
     /// <summary>
     /// Packs keys [firstKey, firstKey + BlockN) like <see cref="PackTile"/>, into blocked column panels of
-    /// <paramref name="panelWidth"/> columns (<paramref name="paddedHeadDim"/> a multiple of it, and BlockN too).
+    /// <paramref name="panelWidth"/> columns (<paramref name="paddedHeadDim"/> a multiple of it, and BlockN too; both
+    /// multiples of 4). fp32 rows are read in place, 16-bit rows widened into <paramref name="staging"/> first.
     /// </summary>
     public static void PackTileBlocked(ElementType type, byte* key, long keyRowStride, byte* value, long valueRowStride, int keys, int headDim,
         int paddedHeadDim, int panelWidth, int firstKey, float* keyPanel, float* valuePanel, float* staging)
@@ -112,6 +113,7 @@ internal static unsafe class Panels
         int elementSize = ElementTypes.SizeOf(type);
         int count = Math.Clamp(keys - firstKey, 0, blockN);
         var row = new Span<float>(staging, paddedHeadDim);
+        row[headDim..].Clear();
         for (int c = 0; c < blockN; c++)
         {
             float* keyColumn = keyPanel + (long)(c / panelWidth) * headDim * panelWidth + c % panelWidth;
@@ -128,17 +130,47 @@ internal static unsafe class Panels
                 }
                 continue;
             }
-            StorageConversion.Widen(type, key + (firstKey + c) * keyRowStride * elementSize, row[..headDim]);
+            float* source = RowAsFloats(type, key + (firstKey + c) * keyRowStride * elementSize, headDim, staging);
             for (int d = 0; d < headDim; d++)
             {
-                keyColumn[(long)d * panelWidth] = row[d];
+                keyColumn[(long)d * panelWidth] = source[d];
             }
-            StorageConversion.Widen(type, value + (firstKey + c) * valueRowStride * elementSize, row[..headDim]);
-            row[headDim..].Clear();
-            for (int panel = 0; panel < paddedHeadDim; panel += panelWidth)
+            // Whole panels come from the row as it lies; the last, when the head dimension ends inside it, from the
+            // zero-padded staging row.
+            source = RowAsFloats(type, value + (firstKey + c) * valueRowStride * elementSize, headDim, staging);
+            int panel0 = 0;
+            for (; panel0 + panelWidth <= headDim; panel0 += panelWidth)
             {
-                row.Slice(panel, panelWidth).CopyTo(new Span<float>(valueRow + (long)panel * blockN, panelWidth));
+                CopyPanelRow(source + panel0, valueRow + (long)panel0 * blockN, panelWidth);
             }
+            if (panel0 < paddedHeadDim)
+            {
+                if (source != staging)
+                {
+                    new ReadOnlySpan<float>(source + panel0, headDim - panel0).CopyTo(row[panel0..]);
+                }
+                CopyPanelRow(staging + panel0, valueRow + (long)panel0 * blockN, panelWidth);
+            }
+        }
+    }
+
+    /// <summary>The fp32 row at <paramref name="row"/>: in place for fp32, else widened into <paramref name="staging"/>.</summary>
+    private static float* RowAsFloats(ElementType type, byte* row, int headDim, float* staging)
+    {
+        if (type == ElementType.Float32)
+        {
+            return (float*)row;
+        }
+        StorageConversion.Widen(type, row, new Span<float>(staging, headDim));
+        return staging;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyPanelRow(float* source, float* destination, int panelWidth)
+    {
+        for (int i = 0; i < panelWidth; i += Vector128<float>.Count)
+        {
+            Vector128.Load(source + i).Store(destination + i);
         }
     }
 
