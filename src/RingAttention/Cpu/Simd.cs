@@ -41,7 +41,7 @@ internal interface ISimd<TSelf> where TSelf : struct, ISimd<TSelf>
 /// with q of degree 5 fitted for relative error 2e-9 (a thirtieth of an fp32 ulp), so the result is within about
 /// one ulp, and integers give exact powers of two. The scaling by 2^n is AVX-512's scalef where available (it
 /// rounds results below 2^−126 to the nearest denormal and underflows to 0 below −150) and an exponent-field
-/// product elsewhere (results below 2^−126 flush to 0): a softmax weight that small is 0 to fp32 working precision.
+/// product elsewhere (0 below −126.5, at most 2^−126 between): a softmax weight that small is 0 to fp32 working precision.
 /// </summary>
 internal static class SimdMath
 {
@@ -55,7 +55,11 @@ internal static class SimdMath
     /// <summary>Below this every tier returns 0 (2^−150 rounds to 0); −inf is clamped to it first, so it never makes NaN.</summary>
     public const float Underflow = -150f;
 
-    private const float LowestNormal = -126f;
+    /// <summary>
+    /// The portable version clamps here: n = −127 has the biased exponent 0, so 2^n's bits are those of +0 and the
+    /// product is exactly 0 without a compare and a select (−inf and anything below −126.5 round to it).
+    /// </summary>
+    private const float LowestExponent = -127f;
     private const float Highest = 127f;
 
     /// <summary>2^f for f in [−½, ½] by Horner's rule on FMAs.</summary>
@@ -71,24 +75,24 @@ internal static class SimdMath
     }
 
     /// <summary>
-    /// 1.5·2^23 + 127: adding it to a float in [−126, 127] rounds it to an integer n (the sum's ulp is 1) and leaves
+    /// 1.5·2^23 + 127: adding it to a float in [−127, 127] rounds it to an integer n (the sum's ulp is 1) and leaves
     /// n + 127, the biased exponent of 2^n, in the low mantissa bits; subtracting it again gives n exactly. One add
     /// replaces a round and a float-to-integer conversion (which saturates, at four extra instructions, below AVX-512).
     /// </summary>
     private const float RoundingShift = 12582912f + 127f;
 
-    /// <summary>The exponent-field version for tiers without scalef: exact 0 below −126, ~1 ulp above.</summary>
+    /// <summary>The exponent-field version for tiers without scalef: exact 0 below −126.5, ~1 ulp from −126 up.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Exp2Portable<T>(T x) where T : struct, ISimd<T>
     {
         // Operand order matters: MaxNative/MinNative return their second operand when either is NaN (x86), so x goes
         // second and a NaN score stays NaN (PyTorch propagates NaN; clamping it to a finite exponent would hide it).
-        var clamped = T.Min(T.Broadcast(Highest), T.Max(T.Broadcast(LowestNormal), x));
+        var clamped = T.Min(T.Broadcast(Highest), T.Max(T.Broadcast(LowestExponent), x));
         var shifted = T.Add(clamped, T.Broadcast(RoundingShift));
         var whole = T.Subtract(shifted, T.Broadcast(RoundingShift));
         var p = Exp2Reduced(T.Subtract(clamped, whole));
-        // The shift drops the 1.5·2^23 and moves n + 127 into the exponent field: the float 2^n.
-        return T.ZeroWhereBelow(T.Multiply(p, T.ShiftIntoExponent(shifted)), x, LowestNormal);
+        // The shift drops the 1.5·2^23 and moves n + 127 into the exponent field: the float 2^n (+0 for n = −127).
+        return T.Multiply(p, T.ShiftIntoExponent(shifted));
     }
 }
 
