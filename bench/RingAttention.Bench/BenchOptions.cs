@@ -8,11 +8,11 @@ namespace RingAttention.Bench;
 internal sealed class AllOptions
 {
     /// <summary>Folder for results.json, results.md and the plots, when given.</summary>
-    [Option("out", HelpText = "Folder for results.json, results.md and the PNG plots (default bench/results; with --quick bench/results-quick, so a smoke run never replaces the committed figures).")]
+    [Option("out", HelpText = "Folder for results.json, results.md and the PNG plots (default bench/results/<this machine>, e.g. bench/results/amd-epyc-family-25-model-1-2-cores; with --quick bench/results-quick, so a smoke run never replaces the committed figures).")]
     public string? OutFolder { get; set; }
 
-    /// <summary>Where the files go: --out, else bench/results, or bench/results-quick for --quick (not committed).</summary>
-    public string Out => OutFolder ?? (Quick ? "bench/results-quick" : "bench/results");
+    /// <summary>Where the files go: --out, else this machine's folder under bench/results, or bench/results-quick for --quick (not committed).</summary>
+    public string Out => OutFolder ?? (Quick ? "bench/results-quick" : MachineIdentity.ThisMachineResultsFolder());
 
     /// <summary>Timed runs per case; the best is reported.</summary>
     [Option("repeats", Default = 3, HelpText = "Timed runs per case (the best is reported).")]

@@ -9,7 +9,7 @@ internal sealed record MachineFacts(
     string Cpu, int Cores, string Simd, string Caches, string Runtime, string Os, string Date, string LoadAtStart)
 {
     public static MachineFacts Describe() => new(
-        CpuModel(),
+        MachineIdentity.CpuModel(),
         Environment.ProcessorCount,
         $"{SimdTiers.Best} ({(int)SimdTiers.Best / 32} fp32 lanes){(Avx512F.IsSupported ? ", AVX-512F" : "")}{(Fma.IsSupported ? ", FMA" : "")}",
         CacheSizes(),
@@ -23,20 +23,6 @@ internal sealed record MachineFacts(
     {
         const string path = "/proc/loadavg";
         return File.Exists(path) ? string.Join(' ', File.ReadAllText(path).Split(' ').Take(3)) : "unknown";
-    }
-
-    private static string CpuModel()
-    {
-        const string path = "/proc/cpuinfo";
-        if (!File.Exists(path))
-        {
-            return RuntimeInformation.ProcessArchitecture.ToString();
-        }
-        var lines = File.ReadLines(path).TakeWhile(line => line.Length > 0).ToList();
-        string Field(string name) => lines.FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal)) is { } line
-            ? line[(line.IndexOf(':') + 1)..].Trim()
-            : "?";
-        return $"{Field("model name")} (family {Field("cpu family")}, model {Field("model\t")})";
     }
 
     private static string CacheSizes()

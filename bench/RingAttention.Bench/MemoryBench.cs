@@ -33,7 +33,8 @@ internal static class MemoryBench
                 var held = rank.Finish().BytesHeld;
                 // The largest kernel call a rank makes visits one zigzag chunk of keys: N / 2P.
                 int chunk = (n + 2 * Ranks - 1) / (2 * Ranks);
-                var (keys, values) = KeyValuePanels.Floats(type, chunk, options.HeadDim, (int)SimdTiers.Best / 32);
+                var (keys, values) = KeyValuePanels.Floats(type, chunk, options.HeadDim, (int)SimdTiers.Best / 32,
+                    CpuFlashKernel.PanelWidth(SimdTiers.Best));
                 var result = new MemoryResult(n, Ranks, ElementTypes.ShortName(type), options.Heads, options.HeadDim, local,
                     held / 1048576.0, (double)held / local, (keys + values) * sizeof(float) / 1048576.0);
                 results.Add(result);

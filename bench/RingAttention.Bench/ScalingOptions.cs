@@ -38,9 +38,12 @@ internal enum ScalingMask
 [Verb("scaling", HelpText = "Strong (fixed N) and weak (N ∝ P) scaling per layout and mask, emulation and mpiexec, with the cost model's predictions: scaling.json, scaling.md and PNG plots under --out.")]
 internal sealed class ScalingOptions
 {
-    /// <summary>Output folder.</summary>
-    [Option("out", Default = "bench/results", HelpText = "Folder for scaling.json, scaling.md and the scaling-*.png plots.")]
-    public string Out { get; set; } = "bench/results";
+    /// <summary>Output folder, when given.</summary>
+    [Option("out", HelpText = "Folder for scaling.json, scaling.md and the scaling-*.png plots (default bench/results/<this machine>, next to the bench's results.json).")]
+    public string? OutFolder { get; set; }
+
+    /// <summary>Where the files go: --out, else this machine's folder under bench/results.</summary>
+    public string Out => OutFolder ?? RingAttention.Cpu.MachineIdentity.ThisMachineResultsFolder();
 
     /// <summary>N for strong scaling.</summary>
     [Option("seq", Default = 65536, HelpText = "Sequence length N of the strong-scaling runs.")]

@@ -13,7 +13,16 @@ internal static class JobReportPrinter
         console.WriteLine($"ring      {result.Layout} layout, P={result.Ranks}; {result.Host}");
         console.WriteLine($"backend   {result.Backend}");
         console.WriteLine($"setup     {result.SetupSeconds:F3} s (each rank made or read only its own shard)");
-        console.WriteLine($"forward   {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective ({result.FlopFormula})");
+        if (result.SteadyState is { } steady)
+        {
+            console.WriteLine($"forward   first pass {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective ({result.FlopFormula}){FirstPassNote(result.FirstPass)}");
+            console.WriteLine($"steady    {steady.Passes} timed pass(es) after {steady.Warmup} warm-up: best {steady.BestSeconds:F3} s, {steady.BestTflops * 1000:F1} GFLOP/s; " +
+                $"median {steady.MedianSeconds:F3} s, {steady.MedianTflops * 1000:F1} GFLOP/s (per-rank figures below: the last pass)");
+        }
+        else
+        {
+            console.WriteLine($"forward   {result.WallSeconds:F3} s wall, {result.Tflops * 1000:F1} GFLOP/s effective ({result.FlopFormula})");
+        }
 
         console.WriteLine($"balance   critical path {result.CriticalPathSeconds:F3} s (Σ over steps of the slowest rank: the time with one device per rank)");
 
@@ -44,6 +53,10 @@ internal static class JobReportPrinter
             $"verify    {verdict} {v.Rows} rows vs float64 reference: max abs err {v.MaxAbsError:E2} (tolerance {result.Tolerance:E2}), " +
             $"max rel err {v.MaxRelativeError:E2}, LSE max abs err {v.MaxLseAbsError:E2}; {result.VerifySeconds:F1} s");
     }
+
+    private static string FirstPassNote(FirstPassCosts? costs) => costs is null ? "" :
+        $"; it included {costs.JitSeconds * 1e3:F0} ms of JIT compilation ({costs.MethodsCompiled} methods, on all threads)" +
+        (costs.PageFaults is long faults ? $" and {faults} page faults" : "");
 
     private static string Mib(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("F1");
 }

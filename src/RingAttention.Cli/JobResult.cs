@@ -53,6 +53,15 @@ internal sealed record JobResult(
     public BackwardSummary? Backward { get; init; }
 
     /// <summary>
+    /// The passes after the first (<c>--repeats</c>), or null for a single pass. <see cref="WallSeconds"/> and
+    /// <see cref="Tflops"/> are always the first pass; the per-rank figures come from the last pass run.
+    /// </summary>
+    public SteadyState? SteadyState { get; init; }
+
+    /// <summary>The root process's one-time costs inside the first pass (JIT compilation, page faults).</summary>
+    public FirstPassCosts? FirstPass { get; init; }
+
+    /// <summary>
     /// Σ over steps of the slowest rank's compute and wait: the time P devices working in parallel would take. In
     /// emulation the ranks share one device, so this, not the wall time, shows a layout's balance.
     /// </summary>

@@ -1,4 +1,5 @@
 using CommandLine;
+using RingAttention.Cpu;
 
 namespace RingAttention.Cli;
 
@@ -80,9 +81,9 @@ public sealed class PlanOptions
     [Option("memory-fraction", Default = 0.9, HelpText = "Fraction of device memory one layer's attention tensors may use (the rest: weights, other activations, the CUDA context).")]
     public double MemoryFraction { get; set; }
 
-    /// <summary>Bench results for --device cpu.</summary>
-    [Option("bench-results", Default = "bench/results/results.json", HelpText = "The bench's results.json, read for --device cpu.")]
-    public string BenchResults { get; set; } = "bench/results/results.json";
+    /// <summary>Bench results for --device cpu (default: this machine's, bench/results/&lt;machine&gt;/results.json).</summary>
+    [Option("bench-results", HelpText = "The bench's results.json, read for --device cpu (default: this machine's, bench/results/<cpu model and cores>/results.json).")]
+    public string BenchResults { get; set; } = Path.Combine(MachineIdentity.ThisMachineResultsFolder(), "results.json");
 
     /// <summary>A GPU self-test report whose measured kernel figures replace the device's datasheet throughput.</summary>
     [Option("gpu-report", HelpText = "A launch/gpu-selftest.sh report: its measured bench-gpu TFLOP/s replace the device's datasheet figures.")]
@@ -93,8 +94,8 @@ public sealed class PlanOptions
     public double? KernelTflops { get; set; }
 
     /// <summary>A scaling run's JSON for --link mpi.</summary>
-    [Option("scaling-results", Default = "bench/results/scaling.json", HelpText = "A scaling run's JSON, read for --link mpi (measured MPI bandwidth).")]
-    public string ScalingResults { get; set; } = "bench/results/scaling.json";
+    [Option("scaling-results", HelpText = "A scaling run's JSON, read for --link mpi (measured MPI bandwidth; default: this machine's, bench/results/<cpu model and cores>/scaling.json).")]
+    public string ScalingResults { get; set; } = Path.Combine(MachineIdentity.ThisMachineResultsFolder(), "scaling.json");
 
     /// <summary>JSON output.</summary>
     [Option("json", Default = false, HelpText = "Print the plan as JSON.")]

@@ -62,10 +62,14 @@ internal static class RunCommand
         try
         {
             bool showProgress = host.IsRoot && !run.Json && !Console.IsOutputRedirected;
+            var firstPassStart = FirstPassCosts.Now();
             long start = Stopwatch.GetTimestamp();
             var reports = showProgress ? ForwardWithProgress(ranks) : RingDriver.Forward(ranks);
             host.RingFinished();
             double wallSeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            var firstPassCosts = FirstPassCosts.Since(firstPassStart);
+            var (steadyReports, steady) = SteadyState.Measure(run, host, ranks, job.ForwardFlops);
+            reports = steadyReports ?? reports;
 
             long verifyStart = Stopwatch.GetTimestamp();
             var samples = Verification.SampleRows(options.Batch, run.SequenceLength, run.VerifyRows);
@@ -104,7 +108,7 @@ internal static class RunCommand
                 run.Given.CommandText,
                 options.ToString(), layout.Name, job.Ranks, run.SequenceLength, host.Description, backend.Description,
                 setupSeconds, wallSeconds, job.ForwardFlops / wallSeconds / 1e12, job.FlopFormula, verifySeconds,
-                verification, verdict.OutputTolerance, verdict.Verified, all) { Backward = backward };
+                verification, verdict.OutputTolerance, verdict.Verified, all) { Backward = backward, FirstPass = firstPassCosts, SteadyState = steady };
             PrintNonFiniteWarning(all);
             if (run.Json)
             {

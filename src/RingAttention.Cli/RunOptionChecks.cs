@@ -31,5 +31,8 @@ internal static class RunOptionChecks
         OptionCheck.That(double.IsFinite(run.ExchangeTimeout) && run.ExchangeTimeout > 0 && run.ExchangeTimeout <= MaxExchangeTimeoutSeconds,
             "--exchange-timeout", $"seconds in (0, {MaxExchangeTimeoutSeconds}]", run.ExchangeTimeout);
         OptionCheck.That(run.Device >= 0, "--device", "a device ordinal, at least 0", run.Device);
+        OptionCheck.That(run.Repeats is >= 0 and <= RunOptions.MaxRepeats, "--repeats", $"0 to {RunOptions.MaxRepeats}", run.Repeats);
+        OptionCheck.That(run.Warmup is >= 0 and <= RunOptions.MaxRepeats, "--warmup", $"0 to {RunOptions.MaxRepeats}", run.Warmup);
+        OptionCheck.That(run.Warmup == 0 || run.Repeats > 0, "--warmup", "0 unless --repeats is at least 1 (warm-up passes precede timed ones)", run.Warmup);
     }
 }

@@ -38,13 +38,49 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
     private readonly WorkerPool _pool;
     private int[] _tileStarts = [];
 
+    /// <summary>The tiers whose kernel is compiled, or being compiled, ahead of its first call in this process.</summary>
+    private static readonly ConcurrentDictionary<SimdTier, Task> CompiledAhead = new();
+
     public CpuFlashKernel(int threads, SimdTier tier)
+        : this(threads, tier, compileAhead: true)
+    {
+    }
+
+    private CpuFlashKernel(int threads, SimdTier tier, bool compileAhead)
     {
         Guard.AtLeast(threads, 1);
         Guard.That(SimdTiers.IsSupported(tier), nameof(tier), "a tier this machine accelerates", tier);
         Threads = threads;
         Tier = tier;
         _pool = new WorkerPool(threads);
+        if (compileAhead)
+        {
+            // The JIT compiles a tier's kernel (several large generic methods, fully optimised) at its first call: about
+            // 0.1 s on a 2-core Zen 3, which would land in the first pass a user times. A background thread runs the
+            // kernel once on a tiny problem as soon as a backend exists, so the compilation overlaps the caller's setup
+            // (allocating and filling the inputs) instead. A failure there would recur, and surface, in the real call.
+            CompiledAhead.GetOrAdd(tier, ahead => Task.Run(() => RunTinyProblem(ahead)));
+        }
+    }
+
+    /// <summary>One causal call over 128 queries and keys (two query tiles, both masks, both worker paths) on <paramref name="tier"/>.</summary>
+    private static void RunTinyProblem(SimdTier tier)
+    {
+        const int rows = 128;
+        var options = new AttentionOptions { Heads = 1, HeadDim = 64, Causal = true };
+        var inputs = new float[3 * rows * options.HeadDim];
+        var accumulator = new float[rows * options.HeadDim];
+        var rowMax = new float[rows];
+        var rowSum = new float[rows];
+        Array.Fill(rowMax, float.NegativeInfinity);
+        fixed (float* qkv = inputs, oAccum = accumulator, max = rowMax, sum = rowSum)
+        {
+            int stride = rows * options.HeadDim;
+            var p = FlashForwardParams.ForContiguousTensors(options, rows, rows,
+                (nint)qkv, (nint)(qkv + stride), (nint)(qkv + 2 * stride), (nint)oAccum, (nint)max, (nint)sum);
+            using var kernel = new CpuFlashKernel(2, tier, compileAhead: false);
+            kernel.Forward(p);
+        }
     }
 
     public int Threads { get; }
@@ -57,8 +93,8 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
         switch (Tier)
         {
             case SimdTier.Vector512: Forward<Simd512, SixRows>(p); break;
-            case SimdTier.Vector256: Forward<Simd256, ThreeRows>(p); break;
-            default: Forward<Simd128, ThreeRows>(p); break;
+            case SimdTier.Vector256: Forward<Simd256, SixRowsTwoVectors>(p); break;
+            default: Forward<Simd128, SixRowsTwoVectors>(p); break;
         }
     }
 
@@ -90,7 +126,7 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
                 panels.Prepare(type,
                     (byte*)p.K + (b * p.KBatchStride + kvHead * p.KHeadStride) * elementSize, p.KRowStride,
                     (byte*)p.V + (b * p.VBatchStride + kvHead * p.VHeadStride) * elementSize, p.VRowStride,
-                    p.SeqLenK, keysSeenByLastRow, p.HeadDim, TV.Width);
+                    p.SeqLenK, keysSeenByLastRow, p.HeadDim, TV.Width, PanelWidth<TV, TRows>());
                 for (int chunkStart = 0; chunkStart < keysSeenByLastRow; chunkStart += keysPerChunk)
                 {
                     int keyStart = chunkStart, keyEnd = Math.Min(keysSeenByLastRow, chunkStart + keysPerChunk);
@@ -111,6 +147,22 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// The K/V panel layout for a register block: blocked column panels as wide as the block for the 2-vector blocks
+    /// of the 16-register tiers, row-major panels (0) for AVX-512's 4-vector blocks.
+    /// </summary>
+    private static int PanelWidth<TV, TRows>()
+        where TV : struct, ISimd<TV>
+        where TRows : struct, IRowBlock => TRows.Vectors == 2 ? TRows.Vectors * TV.Width : 0;
+
+    /// <summary>The panel layout (see <see cref="KeyValuePanels.Prepare"/>) the kernel uses on <paramref name="tier"/>.</summary>
+    public static int PanelWidth(SimdTier tier) => tier switch
+    {
+        SimdTier.Vector512 => PanelWidth<Simd512, SixRows>(),
+        SimdTier.Vector256 => PanelWidth<Simd256, SixRowsTwoVectors>(),
+        _ => PanelWidth<Simd128, SixRowsTwoVectors>(),
+    };
 
     private static int TileEnd(int[] tileStarts, int tile, int rows) => tile == 0 ? rows : tileStarts[tile - 1];
 
@@ -173,7 +225,14 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
         {
             int firstKey = tile * BlockN;
             panels.Ensure(tile, scratch.Staging);
-            MicroKernels.Gemm<TV, TRows, FromZero>(q, d, panels.KeyTile(tile), BlockN, scores, BlockN, paddedRows, d, BlockN, null);
+            if (PanelWidth<TV, TRows>() > 0)
+            {
+                MicroKernels.GemmPanels<TV, TRows, FromZero>(q, d, panels.KeyTile(tile), panels.KeyPanelStride, scores, BlockN, paddedRows, d, BlockN, null);
+            }
+            else
+            {
+                MicroKernels.Gemm<TV, TRows, FromZero>(q, d, panels.KeyTile(tile), BlockN, scores, BlockN, paddedRows, d, BlockN, null);
+            }
             if (firstKey + BlockN > keysSeenByAll)
             {
                 for (int r = 0; r < paddedRows; r++)
@@ -185,8 +244,16 @@ internal sealed unsafe class CpuFlashKernel : IDisposable
             Softmax.UpdateTile<TV>(scores, BlockN, paddedRows, BlockN, rowMax, rowSums, rescale, scratch.RowBase);
             // Keys past the last row's prefix have probability 0 in every row: the P·V product can stop before them.
             int keysInTile = Math.Min(BlockN, keysSeen - firstKey);
-            MicroKernels.Gemm<TV, TRows, FromRescaled>(scores, BlockN, panels.ValueTile(tile), panels.ValueStride, acc, paddedHeadDim, paddedRows, keysInTile,
-                paddedHeadDim, rescale);
+            if (PanelWidth<TV, TRows>() > 0)
+            {
+                MicroKernels.GemmPanels<TV, TRows, FromRescaled>(scores, BlockN, panels.ValueTile(tile), panels.ValuePanelStride, acc, paddedHeadDim,
+                    paddedRows, keysInTile, paddedHeadDim, rescale);
+            }
+            else
+            {
+                MicroKernels.Gemm<TV, TRows, FromRescaled>(scores, BlockN, panels.ValueTile(tile), panels.ValueStride, acc, paddedHeadDim, paddedRows,
+                    keysInTile, paddedHeadDim, rescale);
+            }
         }
 
         for (int r = 0; r < rows; r++)

@@ -2,22 +2,44 @@ using System.Runtime.CompilerServices;
 
 namespace RingAttention.Cpu;
 
-/// <summary>How many rows a register block covers: as many as the vector registers allow next to 4 B vectors.</summary>
+/// <summary>
+/// The shape of a register block: Rows × Vectors accumulators, sized so that they, the Vectors B vectors of a k
+/// step and one broadcast all stay in the vector registers (a spilled accumulator puts a store-to-load round trip
+/// into its FMA chain every k step, which on AVX2 cost two thirds of the speed).
+/// </summary>
 internal interface IRowBlock
 {
     static abstract int Rows { get; }
+
+    /// <summary>Vectors of columns per block: 4 or 2.</summary>
+    static abstract int Vectors { get; }
 }
 
-/// <summary>Six rows: 24 accumulators + 4 B vectors + 1 broadcast fit AVX-512's 32 registers.</summary>
+/// <summary>6 rows × 4 vectors: 24 accumulators + 4 B vectors + 1 broadcast fit AVX-512's 32 registers.</summary>
 internal readonly struct SixRows : IRowBlock
 {
     public static int Rows => 6;
+    public static int Vectors => 4;
 }
 
-/// <summary>Three rows: 12 accumulators + 4 B vectors fit the 16 registers of AVX2 and SSE/NEON.</summary>
+/// <summary>
+/// 6 rows × 2 vectors: 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 registers of AVX2 and SSE (BLIS's
+/// Haswell shape); 8 loads per 12 FMAs, within two loads a cycle.
+/// </summary>
+internal readonly struct SixRowsTwoVectors : IRowBlock
+{
+    public static int Rows => 6;
+    public static int Vectors => 2;
+}
+
+/// <summary>
+/// 3 rows × 4 vectors: 12 accumulators + 4 B vectors + 1 broadcast = 17, one more than AVX2's 16 registers, so the
+/// JIT keeps an accumulator on the stack; <see cref="SixRowsTwoVectors"/> is the faster 16-register shape.
+/// </summary>
 internal readonly struct ThreeRows : IRowBlock
 {
     public static int Rows => 3;
+    public static int Vectors => 4;
 }
 
 /// <summary>What a register block starts from: zero (C = A·B) or the existing C rescaled per row (C = C·s + A·B).</summary>
@@ -41,15 +63,15 @@ internal readonly struct FromRescaled : IBlockStart
 /// <summary>
 /// The register-blocked GEMM both halves of the block kernel run: S = Q·Kᵀ and acc = acc·α + P·V. A is row-major
 /// (each of its values is broadcast), B is row-major in panels of whole vectors, C is row-major. One register
-/// block is TRows.Rows rows × 4 vectors, its k loop holding every accumulator in a register
+/// block is TRows.Rows rows × TRows.Vectors vectors, its k loop holding every accumulator in a register
 /// (enough independent FMA chains to keep both FMA pipes busy across the FMA latency); a last 1-vector block
-/// covers the columns past the last multiple of 4 vectors.
+/// covers the columns past the last multiple of the block's vectors.
 /// </summary>
 internal static unsafe class MicroKernels
 {
     /// <summary>
     /// C[rows][n] (= C·rowScale when rescaling) += A[rows][k]·B[k][n]. rows is a multiple of the row block, n of the
-    /// vector width. Column blocks are the outer loop so that B's panel of 4 vectors stays in L1 across all rows.
+    /// vector width. Column blocks are the outer loop so that B's panel of a block's vectors stays in L1 across all rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gemm<TV, TRows, TStart>(float* a, nint lda, float* b, nint ldb, float* c, nint ldc, int rows, int k, int n, float* rowScale)
@@ -59,7 +81,14 @@ internal static unsafe class MicroKernels
     {
         int w = TV.Width;
         int column = 0;
-        for (; column + 4 * w <= n; column += 4 * w)
+        for (; TRows.Vectors == 2 && column + 2 * w <= n; column += 2 * w)
+        {
+            for (int r = 0; r < rows; r += TRows.Rows)
+            {
+                Block2<TV, TRows, TStart>(a + r * lda, lda, b + column, ldb, c + r * ldc + column, ldc, k, rowScale + r);
+            }
+        }
+        for (; TRows.Vectors == 4 && column + 4 * w <= n; column += 4 * w)
         {
             for (int r = 0; r < rows; r += TRows.Rows)
             {
@@ -71,6 +100,34 @@ internal static unsafe class MicroKernels
             for (int r = 0; r < rows; r += TRows.Rows)
             {
                 Block1<TV, TRows, TStart>(a + r * lda, lda, b + column, ldb, c + r * ldc + column, ldc, k, rowScale + r);
+            }
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Gemm"/>, with B in blocked column panels (see <see cref="Panels"/>): the columns
+    /// [j·width, (j + 1)·width) of B, width = TRows.Vectors vectors, are a contiguous [k][width] panel starting at
+    /// b + j·<paramref name="panelStride"/>. n is a multiple of the panel width, so no tail block is needed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void GemmPanels<TV, TRows, TStart>(float* a, nint lda, float* b, nint panelStride, float* c, nint ldc, int rows, int k, int n, float* rowScale)
+        where TV : struct, ISimd<TV>
+        where TRows : struct, IRowBlock
+        where TStart : struct, IBlockStart
+    {
+        int width = TRows.Vectors * TV.Width;
+        for (int column = 0; column < n; column += width, b += panelStride)
+        {
+            for (int r = 0; r < rows; r += TRows.Rows)
+            {
+                if (TRows.Vectors == 2)
+                {
+                    Block2<TV, TRows, TStart>(a + r * lda, lda, b, width, c + r * ldc + column, ldc, k, rowScale + r);
+                }
+                else
+                {
+                    Block4<TV, TRows, TStart>(a + r * lda, lda, b, width, c + r * ldc + column, ldc, k, rowScale + r);
+                }
             }
         }
     }
@@ -139,6 +196,47 @@ internal static unsafe class MicroKernels
             TV.Store(c40, ref *c4); TV.Store(c41, ref *(c4 + w)); TV.Store(c42, ref *(c4 + 2 * w)); TV.Store(c43, ref *(c4 + 3 * w));
             TV.Store(c50, ref *c5); TV.Store(c51, ref *(c5 + w)); TV.Store(c52, ref *(c5 + 2 * w)); TV.Store(c53, ref *(c5 + 3 * w));
         }
+    }
+
+    /// <summary>One register block of 6 rows × 2 vectors (TRows is <see cref="SixRowsTwoVectors"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Block2<TV, TRows, TStart>(float* a, nint lda, float* b, nint ldb, float* c, nint ldc, int k, float* rowScale)
+        where TV : struct, ISimd<TV>
+        where TRows : struct, IRowBlock
+        where TStart : struct, IBlockStart
+    {
+        nint w = TV.Width;
+        float* c0 = c, c1 = c + ldc, c2 = c + 2 * ldc, c3 = c + 3 * ldc, c4 = c + 4 * ldc, c5 = c + 5 * ldc;
+        TV c00 = Start<TV, TStart>(c0, rowScale), c01 = Start<TV, TStart>(c0 + w, rowScale);
+        TV c10 = Start<TV, TStart>(c1, rowScale + 1), c11 = Start<TV, TStart>(c1 + w, rowScale + 1);
+        TV c20 = Start<TV, TStart>(c2, rowScale + 2), c21 = Start<TV, TStart>(c2 + w, rowScale + 2);
+        TV c30 = Start<TV, TStart>(c3, rowScale + 3), c31 = Start<TV, TStart>(c3 + w, rowScale + 3);
+        TV c40 = Start<TV, TStart>(c4, rowScale + 4), c41 = Start<TV, TStart>(c4 + w, rowScale + 4);
+        TV c50 = Start<TV, TStart>(c5, rowScale + 5), c51 = Start<TV, TStart>(c5 + w, rowScale + 5);
+        float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
+        for (nint kk = 0; kk < k; kk++)
+        {
+            TV b0 = TV.Load(ref *b), b1 = TV.Load(ref *(b + w));
+            b += ldb;
+            TV x = TV.Broadcast(a0[kk]);
+            c00 = TV.MultiplyAdd(x, b0, c00); c01 = TV.MultiplyAdd(x, b1, c01);
+            x = TV.Broadcast(a1[kk]);
+            c10 = TV.MultiplyAdd(x, b0, c10); c11 = TV.MultiplyAdd(x, b1, c11);
+            x = TV.Broadcast(a2[kk]);
+            c20 = TV.MultiplyAdd(x, b0, c20); c21 = TV.MultiplyAdd(x, b1, c21);
+            x = TV.Broadcast(a3[kk]);
+            c30 = TV.MultiplyAdd(x, b0, c30); c31 = TV.MultiplyAdd(x, b1, c31);
+            x = TV.Broadcast(a4[kk]);
+            c40 = TV.MultiplyAdd(x, b0, c40); c41 = TV.MultiplyAdd(x, b1, c41);
+            x = TV.Broadcast(a5[kk]);
+            c50 = TV.MultiplyAdd(x, b0, c50); c51 = TV.MultiplyAdd(x, b1, c51);
+        }
+        TV.Store(c00, ref *c0); TV.Store(c01, ref *(c0 + w));
+        TV.Store(c10, ref *c1); TV.Store(c11, ref *(c1 + w));
+        TV.Store(c20, ref *c2); TV.Store(c21, ref *(c2 + w));
+        TV.Store(c30, ref *c3); TV.Store(c31, ref *(c3 + w));
+        TV.Store(c40, ref *c4); TV.Store(c41, ref *(c4 + w));
+        TV.Store(c50, ref *c5); TV.Store(c51, ref *(c5 + w));
     }
 
     /// <summary>One register block of TRows × 1 vector, for the columns past the last multiple of 4 vectors.</summary>

@@ -5,11 +5,15 @@ using System.Runtime.Intrinsics.X86;
 namespace RingAttention.Cpu;
 
 /// <summary>
-/// K and V packed once per block into the fp32 panels the micro-kernels stream: for each tile of
-/// <see cref="CpuFlashKernel.BlockN"/> keys, Kᵀ as [headDim][BlockN] (a row of the panel is one dimension of
-/// consecutive keys, whole vectors of them) and V as [BlockN][paddedHeadDim]. Keys past the end and columns past
-/// the head dimension are zero, so the micro-kernels never need a tail. With AVX-512, Kᵀ is written by 16×16 in-register
-/// transposes; 16-bit storage is first widened into a small staging block.
+/// K and V packed once per block into the fp32 panels the micro-kernels stream, in one of two layouts. Row-major
+/// (the AVX-512 tier): for each tile of <see cref="CpuFlashKernel.BlockN"/> keys, Kᵀ as [headDim][BlockN] (a row
+/// of the panel is one dimension of consecutive keys, whole vectors of them) and V as [BlockN][paddedHeadDim].
+/// Blocked (the narrower tiers): each tile cut into column panels as wide as one register block, each contiguous —
+/// Kᵀ as [BlockN / width][headDim][width], V as [paddedHeadDim / width][BlockN][width] — so a register block
+/// streams one unbroken run of memory per k step instead of a line every row stride (with a stride of a power of two
+/// kilobytes those lines all fall into a few cache sets of a 32K L1 and evict each other). Keys past the end and
+/// columns past the head dimension are zero, so the micro-kernels never need a tail. With AVX-512, Kᵀ is written
+/// by 16×16 in-register transposes; 16-bit storage is first widened into a small staging block.
 /// </summary>
 internal static unsafe class Panels
 {
@@ -94,6 +98,79 @@ internal static unsafe class Panels
                     column[r] = rows[r * stride + d];
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Packs keys [firstKey, firstKey + BlockN) like <see cref="PackTile"/>, into blocked column panels of
+    /// <paramref name="panelWidth"/> columns (<paramref name="paddedHeadDim"/> a multiple of it, and BlockN too; both
+    /// multiples of 4). fp32 rows are read in place, 16-bit rows widened into <paramref name="staging"/> first.
+    /// </summary>
+    public static void PackTileBlocked(ElementType type, byte* key, long keyRowStride, byte* value, long valueRowStride, int keys, int headDim,
+        int paddedHeadDim, int panelWidth, int firstKey, float* keyPanel, float* valuePanel, float* staging)
+    {
+        const int blockN = CpuFlashKernel.BlockN;
+        int elementSize = ElementTypes.SizeOf(type);
+        int count = Math.Clamp(keys - firstKey, 0, blockN);
+        var row = new Span<float>(staging, paddedHeadDim);
+        row[headDim..].Clear();
+        for (int c = 0; c < blockN; c++)
+        {
+            float* keyColumn = keyPanel + (long)(c / panelWidth) * headDim * panelWidth + c % panelWidth;
+            float* valueRow = valuePanel + (long)c * panelWidth;
+            if (c >= count)
+            {
+                for (int d = 0; d < headDim; d++)
+                {
+                    keyColumn[(long)d * panelWidth] = 0f;
+                }
+                for (int panel = 0; panel < paddedHeadDim; panel += panelWidth)
+                {
+                    new Span<float>(valueRow + (long)panel * blockN, panelWidth).Clear();
+                }
+                continue;
+            }
+            float* source = RowAsFloats(type, key + (firstKey + c) * keyRowStride * elementSize, headDim, staging);
+            for (int d = 0; d < headDim; d++)
+            {
+                keyColumn[(long)d * panelWidth] = source[d];
+            }
+            // Whole panels come from the row as it lies; the last, when the head dimension ends inside it, from the
+            // zero-padded staging row.
+            source = RowAsFloats(type, value + (firstKey + c) * valueRowStride * elementSize, headDim, staging);
+            int panel0 = 0;
+            for (; panel0 + panelWidth <= headDim; panel0 += panelWidth)
+            {
+                CopyPanelRow(source + panel0, valueRow + (long)panel0 * blockN, panelWidth);
+            }
+            if (panel0 < paddedHeadDim)
+            {
+                if (source != staging)
+                {
+                    new ReadOnlySpan<float>(source + panel0, headDim - panel0).CopyTo(row[panel0..]);
+                }
+                CopyPanelRow(staging + panel0, valueRow + (long)panel0 * blockN, panelWidth);
+            }
+        }
+    }
+
+    /// <summary>The fp32 row at <paramref name="row"/>: in place for fp32, else widened into <paramref name="staging"/>.</summary>
+    private static float* RowAsFloats(ElementType type, byte* row, int headDim, float* staging)
+    {
+        if (type == ElementType.Float32)
+        {
+            return (float*)row;
+        }
+        StorageConversion.Widen(type, row, new Span<float>(staging, headDim));
+        return staging;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyPanelRow(float* source, float* destination, int panelWidth)
+    {
+        for (int i = 0; i < panelWidth; i += Vector128<float>.Count)
+        {
+            Vector128.Load(source + i).Store(destination + i);
         }
     }
 

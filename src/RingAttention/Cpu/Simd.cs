@@ -25,10 +25,9 @@ internal interface ISimd<TSelf> where TSelf : struct, ISimd<TSelf>
     static abstract float SumAcross(TSelf value);
 
     static abstract TSelf Min(TSelf a, TSelf b);
-    static abstract TSelf Round(TSelf value);
 
-    /// <summary><paramref name="mantissa"/> · 2^<paramref name="wholeExponent"/> for whole exponents in [−126, 127].</summary>
-    static abstract TSelf ScaleByPowerOfTwo(TSelf mantissa, TSelf wholeExponent);
+    /// <summary>The floats whose bits are those of <paramref name="value"/> shifted left by 23 (the width of the mantissa field).</summary>
+    static abstract TSelf ShiftIntoExponent(TSelf value);
 
     /// <summary><paramref name="value"/> where <paramref name="x"/> ≥ <paramref name="threshold"/>, else 0.</summary>
     static abstract TSelf ZeroWhereBelow(TSelf value, TSelf x, float threshold);
@@ -42,7 +41,7 @@ internal interface ISimd<TSelf> where TSelf : struct, ISimd<TSelf>
 /// with q of degree 5 fitted for relative error 2e-9 (a thirtieth of an fp32 ulp), so the result is within about
 /// one ulp, and integers give exact powers of two. The scaling by 2^n is AVX-512's scalef where available (it
 /// rounds results below 2^−126 to the nearest denormal and underflows to 0 below −150) and an exponent-field
-/// add elsewhere (results below 2^−126 flush to 0): a softmax weight that small is 0 to fp32 working precision.
+/// product elsewhere (0 below −126.5, at most 2^−126 between): a softmax weight that small is 0 to fp32 working precision.
 /// </summary>
 internal static class SimdMath
 {
@@ -56,7 +55,11 @@ internal static class SimdMath
     /// <summary>Below this every tier returns 0 (2^−150 rounds to 0); −inf is clamped to it first, so it never makes NaN.</summary>
     public const float Underflow = -150f;
 
-    private const float LowestNormal = -126f;
+    /// <summary>
+    /// The portable version clamps here: n = −127 has the biased exponent 0, so 2^n's bits are those of +0 and the
+    /// product is exactly 0 without a compare and a select (−inf and anything below −126.5 round to it).
+    /// </summary>
+    private const float LowestExponent = -127f;
     private const float Highest = 127f;
 
     /// <summary>2^f for f in [−½, ½] by Horner's rule on FMAs.</summary>
@@ -71,16 +74,25 @@ internal static class SimdMath
         return T.MultiplyAdd(p, f, T.Broadcast(1f));
     }
 
-    /// <summary>The exponent-field version for tiers without scalef: exact 0 below −126, ~1 ulp above.</summary>
+    /// <summary>
+    /// 1.5·2^23 + 127: adding it to a float in [−127, 127] rounds it to an integer n (the sum's ulp is 1) and leaves
+    /// n + 127, the biased exponent of 2^n, in the low mantissa bits; subtracting it again gives n exactly. One add
+    /// replaces a round and a float-to-integer conversion (which saturates, at four extra instructions, below AVX-512).
+    /// </summary>
+    private const float RoundingShift = 12582912f + 127f;
+
+    /// <summary>The exponent-field version for tiers without scalef: exact 0 below −126.5, ~1 ulp from −126 up.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Exp2Portable<T>(T x) where T : struct, ISimd<T>
     {
         // Operand order matters: MaxNative/MinNative return their second operand when either is NaN (x86), so x goes
         // second and a NaN score stays NaN (PyTorch propagates NaN; clamping it to a finite exponent would hide it).
-        var clamped = T.Min(T.Broadcast(Highest), T.Max(T.Broadcast(LowestNormal), x));
-        var whole = T.Round(clamped);
+        var clamped = T.Min(T.Broadcast(Highest), T.Max(T.Broadcast(LowestExponent), x));
+        var shifted = T.Add(clamped, T.Broadcast(RoundingShift));
+        var whole = T.Subtract(shifted, T.Broadcast(RoundingShift));
         var p = Exp2Reduced(T.Subtract(clamped, whole));
-        return T.ZeroWhereBelow(T.ScaleByPowerOfTwo(p, whole), x, LowestNormal);
+        // The shift drops the 1.5·2^23 and moves n + 127 into the exponent field: the float 2^n (+0 for n = −127).
+        return T.Multiply(p, T.ShiftIntoExponent(shifted));
     }
 }
 
@@ -99,9 +111,7 @@ internal readonly struct Simd512 : ISimd<Simd512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Subtract(Simd512 a, Simd512 b) => new(a._v - b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Max(Simd512 a, Simd512 b) => new(Vector512.MaxNative(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Min(Simd512 a, Simd512 b) => new(Vector512.MinNative(a._v, b._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Round(Simd512 value) => new(Vector512.Round(value._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 ScaleByPowerOfTwo(Simd512 mantissa, Simd512 wholeExponent) =>
-        new(mantissa._v * Vector512.ShiftLeft(Vector512.ConvertToInt32(wholeExponent._v) + Vector512.Create(127), 23).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 ShiftIntoExponent(Simd512 value) => new(Vector512.ShiftLeft(value._v.AsInt32(), 23).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 ZeroWhereBelow(Simd512 value, Simd512 x, float threshold) =>
         new(Vector512.ConditionalSelect(Vector512.LessThan(x._v, Vector512.Create(threshold)), Vector512<float>.Zero, value._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Simd512 value) => Simd256.MaxAcross(Simd256.From(Vector256.MaxNative(value._v.GetLower(), value._v.GetUpper())));
@@ -139,9 +149,7 @@ internal readonly struct Simd256 : ISimd<Simd256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Subtract(Simd256 a, Simd256 b) => new(a._v - b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.MaxNative(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Min(Simd256 a, Simd256 b) => new(Vector256.MinNative(a._v, b._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Round(Simd256 value) => new(Vector256.Round(value._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 ScaleByPowerOfTwo(Simd256 mantissa, Simd256 wholeExponent) =>
-        new(mantissa._v * Vector256.ShiftLeft(Vector256.ConvertToInt32(wholeExponent._v) + Vector256.Create(127), 23).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 ShiftIntoExponent(Simd256 value) => new(Vector256.ShiftLeft(value._v.AsInt32(), 23).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 ZeroWhereBelow(Simd256 value, Simd256 x, float threshold) =>
         new(Vector256.ConditionalSelect(Vector256.LessThan(x._v, Vector256.Create(threshold)), Vector256<float>.Zero, value._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Simd256 value) => Simd128.MaxAcross(Simd128.From(Vector128.MaxNative(value._v.GetLower(), value._v.GetUpper())));
@@ -166,9 +174,7 @@ internal readonly struct Simd128 : ISimd<Simd128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Subtract(Simd128 a, Simd128 b) => new(a._v - b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Max(Simd128 a, Simd128 b) => new(Vector128.MaxNative(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Min(Simd128 a, Simd128 b) => new(Vector128.MinNative(a._v, b._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 Round(Simd128 value) => new(Vector128.Round(value._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 ScaleByPowerOfTwo(Simd128 mantissa, Simd128 wholeExponent) =>
-        new(mantissa._v * Vector128.ShiftLeft(Vector128.ConvertToInt32(wholeExponent._v) + Vector128.Create(127), 23).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 ShiftIntoExponent(Simd128 value) => new(Vector128.ShiftLeft(value._v.AsInt32(), 23).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd128 ZeroWhereBelow(Simd128 value, Simd128 x, float threshold) =>
         new(Vector128.ConditionalSelect(Vector128.LessThan(x._v, Vector128.Create(threshold)), Vector128<float>.Zero, value._v));
 

@@ -3,29 +3,42 @@ using RingAttention.Cpu;
 namespace RingAttention.Tests.Cpu;
 
 /// <summary>
-/// The register-blocked GEMM against a float64 product: both starts (from zero and from the rescaled C), both row
-/// blocks, k of 1 and odd lengths, column counts that need the 1-vector tail block, and leading dimensions wider
-/// than the operands.
+/// The register-blocked GEMM against a float64 product: both starts (from zero and from the rescaled C), every
+/// register block shape on every tier that uses it, k of 1 and odd lengths, column counts that need the 1-vector
+/// tail block, and leading dimensions wider than the operands.
 /// </summary>
 public sealed unsafe class MicroKernelTests
 {
-    public static TheoryData<SimdTier, int, int, int> Shapes()
+    /// <summary>The register blocks: the forward kernel's per tier, and the 3-row block the backward kernel uses below AVX-512.</summary>
+    public enum Block
     {
-        var data = new TheoryData<SimdTier, int, int, int>();
-        foreach (var tier in Enum.GetValues<SimdTier>())
+        SixRows,
+        SixRowsTwoVectors,
+        ThreeRows,
+    }
+
+    public static TheoryData<SimdTier, Block, int, int, int> Shapes()
+    {
+        var data = new TheoryData<SimdTier, Block, int, int, int>();
+        foreach (var (tier, block) in new[]
+        {
+            (SimdTier.Vector512, Block.SixRows), (SimdTier.Vector256, Block.SixRowsTwoVectors), (SimdTier.Vector256, Block.ThreeRows),
+            (SimdTier.Vector128, Block.SixRowsTwoVectors), (SimdTier.Vector128, Block.ThreeRows),
+        })
         {
             int w = (int)tier / 32;
-            data.Add(tier, 6, 1, 4 * w);
-            data.Add(tier, 12, 7, 5 * w);
-            data.Add(tier, 18, 64, 8 * w + 2 * w);
-            data.Add(tier, 6, 129, w);
+            data.Add(tier, block, 6, 1, 4 * w);
+            data.Add(tier, block, 12, 7, 5 * w);
+            data.Add(tier, block, 18, 64, 8 * w + 2 * w);
+            data.Add(tier, block, 6, 129, w);
+            data.Add(tier, block, 6, 33, 3 * w);
         }
         return data;
     }
 
     [SkippableTheory]
     [MemberData(nameof(Shapes))]
-    public void MatchesFloat64Product(SimdTier tier, int rows, int k, int n)
+    public void MatchesFloat64Product(SimdTier tier, Block block, int rows, int k, int n)
     {
         Skip.IfNot(SimdTiers.IsSupported(tier), $"{tier} is not accelerated on this machine");
         var random = new Random(rows * 1000 + k * 10 + n);
@@ -39,7 +52,7 @@ public sealed unsafe class MicroKernelTests
             var result = (float[])c.Clone();
             fixed (float* pa = a, pb = b, pc = result, ps = scale)
             {
-                Run(tier, rescale, pa, lda, pb, ldb, pc, ldc, rows, k, n, ps);
+                Run(tier, block, rescale, pa, lda, pb, ldb, pc, ldc, rows, k, n, ps);
             }
             for (int r = 0; r < rows; r++)
             {
@@ -66,16 +79,29 @@ public sealed unsafe class MicroKernelTests
         }
     }
 
-    private static void Run(SimdTier tier, bool rescale, float* a, int lda, float* b, int ldb, float* c, int ldc, int rows, int k, int n, float* scale)
+    private static void Run(SimdTier tier, Block block, bool rescale, float* a, int lda, float* b, int ldb, float* c, int ldc, int rows, int k, int n, float* scale)
     {
-        switch (tier, rescale)
+        switch (tier)
         {
-            case (SimdTier.Vector512, false): MicroKernels.Gemm<Simd512, SixRows, FromZero>(a, lda, b, ldb, c, ldc, rows, k, n, null); break;
-            case (SimdTier.Vector512, true): MicroKernels.Gemm<Simd512, SixRows, FromRescaled>(a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
-            case (SimdTier.Vector256, false): MicroKernels.Gemm<Simd256, ThreeRows, FromZero>(a, lda, b, ldb, c, ldc, rows, k, n, null); break;
-            case (SimdTier.Vector256, true): MicroKernels.Gemm<Simd256, ThreeRows, FromRescaled>(a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
-            case (_, false): MicroKernels.Gemm<Simd128, ThreeRows, FromZero>(a, lda, b, ldb, c, ldc, rows, k, n, null); break;
-            default: MicroKernels.Gemm<Simd128, ThreeRows, FromRescaled>(a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
+            case SimdTier.Vector512: Run<Simd512, SixRows>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
+            case SimdTier.Vector256 when block == Block.SixRowsTwoVectors: Run<Simd256, SixRowsTwoVectors>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
+            case SimdTier.Vector256: Run<Simd256, ThreeRows>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
+            case SimdTier.Vector128 when block == Block.SixRowsTwoVectors: Run<Simd128, SixRowsTwoVectors>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
+            default: Run<Simd128, ThreeRows>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
+        }
+    }
+
+    private static void Run<TV, TRows>(bool rescale, float* a, int lda, float* b, int ldb, float* c, int ldc, int rows, int k, int n, float* scale)
+        where TV : struct, ISimd<TV>
+        where TRows : struct, IRowBlock
+    {
+        if (rescale)
+        {
+            MicroKernels.Gemm<TV, TRows, FromRescaled>(a, lda, b, ldb, c, ldc, rows, k, n, scale);
+        }
+        else
+        {
+            MicroKernels.Gemm<TV, TRows, FromZero>(a, lda, b, ldb, c, ldc, rows, k, n, null);
         }
     }
 

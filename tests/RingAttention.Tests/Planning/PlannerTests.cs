@@ -104,7 +104,7 @@ public sealed class PlannerTests
             File.Delete(report);
         }
         // The committed bench results: the CPU's fp32 kernel at N = 16384, D = 128, not causal, all cores.
-        string results = Path.Combine(RepositoryRoot(), "bench", "results", "results.json");
+        string results = Path.Combine(RepositoryRoot(), "bench", "results", "amd-epyc-family-26-model-2-2-cores", "results.json");
         var cpu = MeasuredConstants.CpuFromBenchResults(results, 8e9);
         Assert.Equal(Provenance.Measured, cpu.Throughput.Provenance);
         using var json = JsonDocument.Parse(File.ReadAllText(results));
