@@ -13,6 +13,9 @@ bash tools/gpu-emulator/build.sh --no-test >/dev/null || { echo "the software GP
 build="$root/tools/gpu-emulator/build"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# Every mutant starts from this snapshot, so editing kernels/ while the check runs changes nothing it measures.
+mkdir -p "$work/unmutated"
+cp kernels/*.cu kernels/*.cuh "$work/unmutated/"
 
 # name | file | exact text | replacement (one occurrence is replaced; the text must occur)
 mutants=(
@@ -52,7 +55,7 @@ run_test() {
     --filter "FullyQualifiedName~GpuTests+Kernels|FullyQualifiedName~FullyMaskedRowsTests" >"$2" 2>&1
 }
 
-if ! run_test "$root/kernels" "$work/baseline.log"; then
+if ! run_test "$work/unmutated" "$work/baseline.log"; then
   echo "the unmutated kernels fail the test: see below"; tail -40 "$work/baseline.log"; exit 1
 fi
 echo "baseline (unmutated kernels): passes"
@@ -63,7 +66,7 @@ for entry in "${mutants[@]}"; do
   if [[ $# -gt 0 ]] && [[ ! " $* " == *" $name "* ]]; then continue; fi
   mutant="$work/$name"
   mkdir -p "$mutant"
-  cp kernels/*.cu kernels/*.cuh "$mutant/"
+  cp "$work/unmutated/"* "$mutant/"
   if ! python3 - "$mutant/$file" "$text" "$replacement" <<'PY'
 import sys
 path, text, replacement = sys.argv[1:]
