@@ -66,7 +66,9 @@ import re, sys
 text = open(sys.argv[1], errors="replace").read()
 tests = sorted({re.sub(r"\(.*", "", name).split(".")[-1] for name in re.findall(r"^\s*Failed (\S+)", text, re.M)})
 message = re.search(r"Error Message:\s*\n\s*(.+)", text)
-detail = re.sub(r"\s+", " ", message.group(1))[:200] if message else "no message"
+detail = re.sub(r"\s+", " ", message.group(1)) if message else "no message"
+detail = detail[detail.find("CUDA_ERROR_"):] if "CUDA_ERROR_" in detail else detail  # the emulator's finding, not the call
+detail = detail[:200]
 print(f"{', '.join(tests) or 'the test run'} failed: {detail}")
 PY
 }
