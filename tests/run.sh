@@ -4,7 +4,8 @@
 # Two passes: first everything with the machine as it is (NVRTC compile tests for sm_80/sm_90; on a GPU host the GPU
 # tests run on the GPU), then, where no real GPU is usable, the GPU tests again on the software GPU of
 # tools/gpu-emulator (the real kernels, CUDA backend and NCCL ring executed on the CPU; see its README), so they
-# pass in CI instead of skipping. RINGATTN_SOFTWARE_GPU_TESTS=0 leaves the second pass out.
+# pass in CI instead of skipping (RINGATTN_REQUIRE_GPU=1 there: a GPU test that skips fails). RINGATTN_SOFTWARE_GPU_TESTS=0
+# leaves the second pass out.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,13 +18,16 @@ export RINGATTN_REQUIRE_NVRTC="${RINGATTN_REQUIRE_NVRTC:-1}"
 
 results="$(mktemp -d)"
 # The GPU tests proper: on the software GPU below when this machine has no GPU (skipped here, they would only say so).
-gpu_tests="FullyQualifiedName~RingAttention.Cuda.Tests.GpuTests|FullyQualifiedName~RingAttention.Cuda.Tests.FullyMaskedRowsTests|FullyQualifiedName~RingAttention.Cuda.Tests.NonFinitePropagationTests|FullyQualifiedName~RingAttention.Nccl.Tests.MultiGpuTests|FullyQualifiedName~RingAttention.Cuda.Tests.Decode|FullyQualifiedName~RingAttention.Nccl.Tests.Decode"
+gpu_classes=(RingAttention.Cuda.Tests.GpuTests RingAttention.Cuda.Tests.FullyMaskedRowsTests RingAttention.Cuda.Tests.StateContinuationTests
+  RingAttention.Cuda.Tests.NonFinitePropagationTests RingAttention.Nccl.Tests.MultiGpuTests RingAttention.Cuda.Tests.Decode RingAttention.Nccl.Tests.Decode)
+gpu_tests="$(printf 'FullyQualifiedName~%s|' "${gpu_classes[@]}")"; gpu_tests="${gpu_tests%|}"
+not_gpu_tests="$(printf 'FullyQualifiedName!~%s&' "${gpu_classes[@]}")"; not_gpu_tests="${not_gpu_tests%&}"
 software_gpu=0
 if [[ "${RINGATTN_SOFTWARE_GPU_TESTS:-1}" != "0" ]] && ! { [[ -e /dev/nvidiactl ]] || command -v nvidia-smi >/dev/null 2>&1; }; then
   software_gpu=1
 fi
 first_filter=()
-[[ $software_gpu == 1 ]] && first_filter=(--filter "FullyQualifiedName!~RingAttention.Cuda.Tests.GpuTests&FullyQualifiedName!~RingAttention.Cuda.Tests.FullyMaskedRowsTests&FullyQualifiedName!~RingAttention.Cuda.Tests.NonFinitePropagationTests&FullyQualifiedName!~RingAttention.Nccl.Tests.MultiGpuTests&FullyQualifiedName!~RingAttention.Cuda.Tests.Decode&FullyQualifiedName!~RingAttention.Nccl.Tests.Decode")
+[[ $software_gpu == 1 ]] && first_filter=(--filter "$not_gpu_tests")
 dotnet test RingAttention.sln -c Release --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" "${first_filter[@]}" "$@"
 status=$?
 
@@ -33,7 +37,7 @@ if [[ $software_gpu == 1 ]]; then
     build="$root/tools/gpu-emulator/build"
     for project in tests/RingAttention.Cuda.Tests tests/RingAttention.Nccl.Tests; do
       LD_LIBRARY_PATH="$build${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" RINGATTN_NVRTC="$build/libnvrtc-softgpu.so" RINGATTN_SOFTWARE_GPU=1 \
-        dotnet test "$project" -c Release --no-build --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" \
+        RINGATTN_REQUIRE_GPU=1 dotnet test "$project" -c Release --no-build --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" \
         --filter "$gpu_tests" "$@" || status=1
     done
   else

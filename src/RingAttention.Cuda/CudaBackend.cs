@@ -31,6 +31,7 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
             }
             _compute = new CudaStream(_context);
             _kernels = new KernelLibrary(_context, cache);
+            VariantDevice = DeviceLimits.Of(_context.Device);
         }
         catch
         {
@@ -80,12 +81,18 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
     public bool IsHostMemory => false;
 
     /// <summary>The kernel a forward call runs (for reports and tests).</summary>
-    internal KernelVariant VariantFor(in FlashForwardParams args) => KernelVariant.ForForward(args, out _);
+    internal KernelVariant VariantFor(in FlashForwardParams args) => KernelVariant.ForForward(args, VariantDevice, out _);
+
+    /// <summary>
+    /// The device whose tile choices the tensor-core variants follow: this device's own limits, unless a test sets
+    /// another's so one (software) GPU runs the variants every targeted device would choose.
+    /// </summary>
+    internal DeviceLimits VariantDevice { get; set; }
 
     /// <summary>Compiles (or loads from the cache) every kernel this backend can launch, so timed runs never compile.</summary>
     public void Warm()
     {
-        foreach (var variant in KernelVariant.All())
+        foreach (var variant in KernelVariant.All(VariantDevice))
         {
             _kernels.Get(variant);
         }
@@ -151,7 +158,7 @@ public sealed unsafe class CudaBackend : IAttentionBackend, IBackendClock
         {
             return;
         }
-        var variant = KernelVariant.ForForward(args, out _);
+        var variant = VariantFor(args);
         var geometry = LaunchGeometry.Forward(variant, args);
         _kernels.Get(variant).Launch(_compute, geometry.Grid, geometry.Block, geometry.SharedBytes, args);
     }

@@ -1,5 +1,8 @@
 using RingAttention.Cuda.Diagnostics;
+using RingAttention.Cuda.Kernels;
 using RingAttention.Kernels;
+using RingAttention.Layouts;
+using RingAttention.Tests;
 using RingAttention.TestSupport;
 using Xunit.Abstractions;
 
@@ -31,6 +34,39 @@ public sealed class GpuTests(ITestOutputHelper output)
         protected override IReadOnlyList<int> HeadDims => _software ? [64] : [.. base.HeadDims, 200];
 
         protected override IReadOnlyList<int> Lengths => _software ? [70, 333] : base.Lengths;
+    }
+
+    public static TheoryData<int> TargetedArchitectures() => [.. DeviceLimits.Targeted.Select(d => d.Architecture)];
+
+    /// <summary>
+    /// The tensor-core variants whose tiles depend on the device (head dim 128 causal; head dim 256), as each targeted
+    /// device chooses them (KernelSpecs.TensorCoreTiles), run on this GPU against float64. The software GPU runs every
+    /// device's choice whatever compute capability it reports, so CI executes the variants each device would launch.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(TargetedArchitectures))]
+    public void DeviceDependentVariantsMatchTheOracle(int architecture)
+    {
+        Requirements.Gpu();
+        using var gpu = CudaBackend.Create();
+        var device = DeviceLimits.Targeted.Single(d => d.Architecture == architecture);
+        gpu.VariantDevice = device;
+        (int HeadDim, bool Causal)[] shapes = [(128, true), (256, true), (256, false)];
+        var variants = shapes.Select(s => gpu.VariantFor(Shapes.Params(s.HeadDim, 200, 200, heads: 2, kvHeads: 1, causal: s.Causal))).ToArray();
+        int shared = variants.Max(v => v.Spec.SharedBytes(v, v.HeadDim));
+        Skip.If(shared > gpu.Context.Device.MaxSharedMemoryPerBlock, $"{device}'s variants need {shared} B of shared memory per block; this GPU allows {gpu.Context.Device.MaxSharedMemoryPerBlock}");
+        for (int i = 0; i < shapes.Length; i++)
+        {
+            var (d, causal) = shapes[i];
+            Assert.Equal(KernelVariant.TensorCore(ElementType.BFloat16, d, causal, device), variants[i]);
+            var problem = new TestProblem(new AttentionOptions { Heads = 2, KvHeads = 1, HeadDim = d, Causal = causal, ElementType = ElementType.BFloat16 }, 200);
+            var (o, lse) = problem.Run(gpu, SequenceLayouts.Create(LayoutKind.Contiguous, problem.N, 1));
+            double errorO = TestProblem.MaxAbs(o, problem.Reference.O), errorLse = TestProblem.MaxAbs(lse, problem.Reference.Lse);
+            var tolerance = problem.StorageTolerance;
+            output.WriteLine($"{device}: {variants[i].Name}: O error {errorO:E3} (tolerance {tolerance.O:E3}), LSE error {errorLse:E3} (tolerance {tolerance.Lse:E3})");
+            Assert.True(errorO <= tolerance.O, $"{variants[i].Name}: O error {errorO:E3} exceeds {tolerance.O:E3}");
+            Assert.True(errorLse <= tolerance.Lse, $"{variants[i].Name}: LSE error {errorLse:E3} exceeds {tolerance.Lse:E3}");
+        }
     }
 
     [SkippableFact]

@@ -18,7 +18,7 @@ public sealed class HostSideTests
     public void HeadDimsUseTheSmallestCompiledSizeThatHoldsThem(int headDim, int compiled)
     {
         Assert.Equal(compiled, KernelVariant.CompiledHeadDim(headDim));
-        var variant = KernelVariant.ForForward(Shapes.Params(headDim, 100, 100), out string? why);
+        var variant = KernelVariant.ForForward(Shapes.Params(headDim, 100, 100), DeviceLimits.Sm80, out string? why);
         Assert.Null(why);
         Assert.Equal(KernelKind.TensorCore, variant.Kind);
         Assert.Equal(compiled, variant.HeadDim);
@@ -27,29 +27,29 @@ public sealed class HostSideTests
     [Fact]
     public void Fp32OddHeadDimsAndMisalignmentTakeTheFp32Kernel()
     {
-        Assert.Equal(KernelKind.Fp32, KernelVariant.ForForward(Shapes.Params(64, 10, 10, type: ElementType.Float32), out _).Kind);
-        Assert.Equal(KernelKind.Fp32, KernelVariant.ForForward(Shapes.Params(20, 10, 10), out string? oddDim).Kind);
+        Assert.Equal(KernelKind.Fp32, KernelVariant.ForForward(Shapes.Params(64, 10, 10, type: ElementType.Float32), DeviceLimits.Sm80, out _).Kind);
+        Assert.Equal(KernelKind.Fp32, KernelVariant.ForForward(Shapes.Params(20, 10, 10), DeviceLimits.Sm80, out string? oddDim).Kind);
         Assert.Contains("multiple of 8", oddDim);
         var shifted = Shapes.Params(64, 10, 10) with { K = 0x20002 };
-        Assert.Equal(KernelKind.Fp32, KernelVariant.ForForward(shifted, out string? misaligned).Kind);
+        Assert.Equal(KernelKind.Fp32, KernelVariant.ForForward(shifted, DeviceLimits.Sm80, out string? misaligned).Kind);
         Assert.Contains("16-byte", misaligned);
         var oddStride = Shapes.Params(64, 10, 10) with { QBatchStride = 4 };
-        Assert.Equal(KernelKind.Fp32, KernelVariant.ForForward(oddStride, out _).Kind);
-        Assert.Equal(ElementType.Float16, KernelVariant.ForForward(Shapes.Params(20, 10, 10, type: ElementType.Float16), out _).ElementType);
+        Assert.Equal(KernelKind.Fp32, KernelVariant.ForForward(oddStride, DeviceLimits.Sm80, out _).Kind);
+        Assert.Equal(ElementType.Float16, KernelVariant.ForForward(Shapes.Params(20, 10, 10, type: ElementType.Float16), DeviceLimits.Sm80, out _).ElementType);
     }
 
     [Fact]
     public void CausalFlagSelectsTheCausalVariant()
     {
-        Assert.True(KernelVariant.ForForward(Shapes.Params(128, 10, 10, causal: true), out _).Causal);
-        Assert.False(KernelVariant.ForForward(Shapes.Params(128, 10, 10, causal: false), out _).Causal);
+        Assert.True(KernelVariant.ForForward(Shapes.Params(128, 10, 10, causal: true), DeviceLimits.Sm90, out _).Causal);
+        Assert.False(KernelVariant.ForForward(Shapes.Params(128, 10, 10, causal: false), DeviceLimits.Sm90, out _).Causal);
     }
 
     [Fact]
     public void ForwardGeometryCoversEveryQueryRow()
     {
         var p = Shapes.Params(128, 1000, 500, heads: 6, kvHeads: 3, batch: 3);
-        var variant = KernelVariant.TensorCore(ElementType.BFloat16, 128, causal: false);
+        var variant = KernelVariant.TensorCore(ElementType.BFloat16, 128, causal: false, DeviceLimits.Sm80);
         var g = LaunchGeometry.Forward(variant, p);
         Assert.Equal(new Dim3(8, 6, 3), g.Grid);  // ceil(1000 / 128) query tiles
         Assert.Equal(new Dim3(128), g.Block);
@@ -61,14 +61,39 @@ public sealed class HostSideTests
     }
 
     [Fact]
-    public void SharedMemoryFitsTheSmallestTargetedDevice()
+    public void SharedMemoryFitsEveryTargetedDevice()
     {
-        // A100 allows 163 KB per block (opt-in); every tensor-core variant must fit, and the fp32 kernel at head dim 256.
-        foreach (var variant in KernelVariant.All().Where(v => v.Kind == KernelKind.TensorCore))
+        // Each device's tensor-core variants fit its opt-in shared memory (sm_86: 99 KB), and the fp32 kernel at head dim 256 fits the smallest.
+        foreach (var device in DeviceLimits.Targeted)
         {
-            Assert.InRange(LaunchGeometry.Forward(variant, Shapes.Params(variant.HeadDim, 10, 10)).SharedBytes, 1, 163 * 1024);
+            foreach (var variant in KernelVariant.All(device).Where(v => v.Kind == KernelKind.TensorCore))
+            {
+                Assert.InRange(LaunchGeometry.Forward(variant, Shapes.Params(variant.HeadDim, 10, 10)).SharedBytes, 1, device.MaxSharedBytes);
+            }
         }
-        Assert.InRange(LaunchGeometry.Forward(KernelVariant.Fp32(ElementType.Float32), Shapes.Params(256, 10, 10)).SharedBytes, 1, 163 * 1024);
+        Assert.InRange(LaunchGeometry.Forward(KernelVariant.Fp32(ElementType.Float32), Shapes.Params(256, 10, 10)).SharedBytes, 1, DeviceLimits.Sm86.MaxSharedBytes);
+    }
+
+    [Theory]
+    [InlineData(80, 128, true, 128, 32, 4)]
+    [InlineData(86, 128, true, 128, 32, 4)]
+    [InlineData(90, 128, true, 128, 64, 4)]
+    [InlineData(80, 128, false, 128, 64, 4)]
+    [InlineData(90, 64, true, 128, 64, 4)]
+    [InlineData(80, 256, false, 128, 64, 8)]
+    [InlineData(90, 256, true, 128, 64, 8)]
+    [InlineData(86, 256, true, 64, 64, 4)]
+    [InlineData(86, 192, false, 64, 64, 4)]
+    public void TilesFollowTheDevice(int architecture, int headDim, bool causal, int blockM, int blockN, int warps)
+    {
+        var device = DeviceLimits.Targeted.Single(d => d.Architecture == architecture);
+        var variant = KernelVariant.ForForward(Shapes.Params(headDim, 100, 100, causal: causal), device, out _);
+        Assert.Equal(new TileShape(blockM, blockN, warps), variant.Tiles);
+        Assert.Equal(warps * 32, variant.Threads);
+        // A newer device takes its nearest older architecture's row; a device without the shared memory of any row is refused by name.
+        Assert.Equal(variant.Tiles, KernelVariant.TensorCore(ElementType.Float16, headDim, causal, device with { Architecture = architecture + 1 }).Tiles);
+        var error = Assert.Throws<NotSupportedException>(() => KernelVariant.TensorCore(ElementType.BFloat16, headDim, causal, device with { MaxSharedBytes = 16 * 1024 }));
+        Assert.Contains($"head dim {headDim}", error.Message);
     }
 
     [Fact]
@@ -82,7 +107,7 @@ public sealed class HostSideTests
     [Fact]
     public void GridLimitsAreChecked()
     {
-        var variant = KernelVariant.TensorCore(ElementType.BFloat16, 64, causal: false);
+        var variant = KernelVariant.TensorCore(ElementType.BFloat16, 64, causal: false, DeviceLimits.Sm80);
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => LaunchGeometry.Forward(variant, Shapes.Params(64, 10, 10, heads: 70000, kvHeads: 1)));
         Assert.Contains("Heads", error.Message);
     }
@@ -91,7 +116,7 @@ public sealed class HostSideTests
     public void EveryVariantHasADistinctCacheKeyAndFile()
     {
         var target = new CompileTarget(90, Cubin: true);
-        var variants = KernelVariant.All().ToArray();
+        var variants = DeviceLimits.Targeted.SelectMany(KernelVariant.All).Distinct().ToArray();
         var keys = variants.Select(v => KernelCache.Key(v, target, (11, 8))).ToArray();
         Assert.Equal(variants.Length, keys.Distinct().Count());
         var cache = new KernelCache("/tmp/cache");

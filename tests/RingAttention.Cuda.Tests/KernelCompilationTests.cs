@@ -5,21 +5,23 @@ using Xunit.Abstractions;
 namespace RingAttention.Cuda.Tests;
 
 /// <summary>
-/// Every kernel variant compiled through the project's own NVRTC binding for the architectures the backend targets,
-/// with ptxas's report: success and zero spills asserted, registers printed. Runs without a GPU.
+/// Every kernel variant each targeted device chooses (sm_80, sm_86, sm_90: <see cref="DeviceLimits.Targeted"/>),
+/// compiled through the project's own NVRTC binding for that architecture, with ptxas's report: success and zero
+/// spills asserted, registers printed. Runs without a GPU.
 /// </summary>
 public sealed class KernelCompilationTests(ITestOutputHelper output)
 {
-    public static TheoryData<int> Architectures() => new() { 80, 90 };
+    public static TheoryData<int> Architectures() => [.. DeviceLimits.Targeted.Select(d => d.Architecture)];
 
     [SkippableTheory]
     [MemberData(nameof(Architectures))]
     public void EveryVariantCompilesWithoutSpills(int architecture)
     {
         Requirements.Nvrtc();
+        var device = DeviceLimits.Targeted.Single(d => d.Architecture == architecture);
         var target = new CompileTarget(architecture, Cubin: true);
         Skip.IfNot(CudaRuntimeCompiler.SupportedArchitectures().Contains(architecture), $"this NVRTC cannot compile for sm_{architecture}");
-        var variants = KernelVariant.All().ToArray();
+        var variants = KernelVariant.All(device).ToArray();
         var results = new ConcurrentDictionary<KernelVariant, CompiledKernel>();
         Parallel.ForEach(variants, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
             variant => results[variant] = KernelCompiler.Compile(variant, target, verbose: true));
@@ -34,6 +36,7 @@ public sealed class KernelCompilationTests(ITestOutputHelper output)
             Assert.NotEmpty(compiled.Image);
             Assert.True(report is not null, $"{variant.Name}: no ptxas report in the log:\n{compiled.Log}");
             int shared = variant.Kind == KernelKind.TensorCore ? LaunchGeometry.Forward(variant, Shapes.Params(variant.HeadDim, 1000, 1000)).SharedBytes : 0;
+            Assert.InRange(shared, 0, device.MaxSharedBytes);
             output.WriteLine($"{variant.Name,-36} sm_{architecture,-3} {report!.Registers,5} {report.SpillStoreBytes,9} {report.SpillLoadBytes,9} {shared,7} {compiled.Image.Length,8}");
             if (report.SpillStoreBytes != 0 || report.SpillLoadBytes != 0)
             {

@@ -16,13 +16,12 @@ public sealed class KernelIndexingTests
     public void OperandFragmentsHoldTheElementsTheMmaExpectsForEveryTileShape()
     {
         Requirements.Nvrtc();
-        var shapes = KernelVariant.All().Where(v => v.Kind == KernelKind.TensorCore)
-            .Select(v => new TileGeometry(v.HeadDim, v.Tiles.BlockM, v.Tiles.BlockN, v.Tiles.Warps))
-            .Distinct().ToArray();
+        var tensorCore = DeviceLimits.Targeted.SelectMany(KernelVariant.All).Where(v => v.Kind == KernelKind.TensorCore).ToArray();
+        var shapes = tensorCore.Select(v => new TileGeometry(v.HeadDim, v.Tiles.BlockM, v.Tiles.BlockN, v.Tiles.Warps)).Distinct().ToArray();
         Assert.True(shapes.Length >= 4);
         foreach (var shape in shapes)
         {
-            var variant = KernelVariant.All().First(v => v.Kind == KernelKind.TensorCore && new TileGeometry(v.HeadDim, v.Tiles.BlockM, v.Tiles.BlockN, v.Tiles.Warps) == shape);
+            var variant = tensorCore.First(v => new TileGeometry(v.HeadDim, v.Tiles.BlockM, v.Tiles.BlockN, v.Tiles.Warps) == shape);
             var facts = new FactReader(Fold(variant, FragmentFactsSource, "ra_fragment_facts"));
             CheckFragments(shape, facts);
         }

@@ -20,10 +20,17 @@ internal static class Requirements
         Skip.If(true, $"NVRTC is missing: {error}");
     }
 
-    /// <summary>Skips, with the reason, where no usable GPU is present.</summary>
+    /// <summary>
+    /// Skips, with the reason, where no usable GPU is present, or fails when RINGATTN_REQUIRE_GPU=1 (tests/run.sh's
+    /// software-GPU pass: a GPU test that skips there would hide a broken software GPU).
+    /// </summary>
     public static void Gpu()
     {
         string? problem = CudaAvailability.Problem();
+        if (problem is not null && Environment.GetEnvironmentVariable("RINGATTN_REQUIRE_GPU") == "1")
+        {
+            Assert.Fail($"RINGATTN_REQUIRE_GPU=1 but no GPU is usable: {problem}");
+        }
         Skip.If(problem is not null, $"no usable GPU: {problem}");
     }
 }

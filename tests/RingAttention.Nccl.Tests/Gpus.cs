@@ -18,13 +18,20 @@ internal static class Gpus
         return CudaContext.GetDeviceCount();
     }
 
-    /// <summary>Skips, with the reason, unless at least <paramref name="needed"/> GPUs and NCCL are usable here.</summary>
+    /// <summary>
+    /// Skips, with the reason, unless at least <paramref name="needed"/> GPUs and NCCL are usable here; fails instead
+    /// when RINGATTN_REQUIRE_GPU=1 (tests/run.sh's software-GPU pass, where nothing may skip).
+    /// </summary>
     public static int Require(int needed)
     {
         int count = Count(out string reason);
-        Skip.If(count < needed, $"needs {needed} GPU(s) with the CUDA backend usable; this machine has {count}{(reason.Length > 0 ? $" ({reason})" : "")}");
-        string? nccl = NcclLibrary.Problem();
-        Skip.If(nccl is not null, $"needs NCCL: {nccl}");
+        string? missing = count < needed ? $"needs {needed} GPU(s) with the CUDA backend usable; this machine has {count}{(reason.Length > 0 ? $" ({reason})" : "")}"
+            : NcclLibrary.Problem() is { } nccl ? $"needs NCCL: {nccl}" : null;
+        if (missing is not null && Environment.GetEnvironmentVariable("RINGATTN_REQUIRE_GPU") == "1")
+        {
+            Assert.Fail($"RINGATTN_REQUIRE_GPU=1 forbids skipping: {missing}");
+        }
+        Skip.If(missing is not null, missing);
         return count;
     }
 

@@ -56,6 +56,23 @@ public static class KernelSpecs
             SharedBytes: (_, _) => 0),
     ];
 
+    /// <summary>
+    /// The tensor-core kernel's tiles, keyed by compiled head dim, causal flag and device (compute capability and
+    /// shared memory per block); the first row that serves a call wins (<see cref="KernelVariant.TensorCore"/>). They
+    /// follow FlashAttention-2 where registers allow: 32 query rows per warp up to head dim 128 (each K/V fragment
+    /// feeds two MMAs), 16 above.
+    /// </summary>
+    public static IReadOnlyList<TileChoice> TensorCoreTiles { get; } =
+    [
+        new(64, null, 80, new TileShape(128, 64, 4), "128 query rows, 4 warps (FlashAttention-2 takes 128 keys here; untuned without a GPU)"),
+        new(128, false, 80, new TileShape(128, 64, 4), "FlashAttention-2's head-dim-128 tiles"),
+        new(128, true, 90, new TileShape(128, 64, 4), "sm_90's ptxas fits the causal mask beside 128×64 accumulators: 255 registers, no spills"),
+        new(128, true, 80, new TileShape(128, 32, 4), "on sm_80 the causal mask beside 128×64 accumulators spills (255 registers, 12 B), so 32-key tiles"),
+        new(192, null, 80, new TileShape(64, 64, 4), "16 query rows per warp: 32 would need 256 accumulator registers"),
+        new(256, null, 80, new TileShape(128, 64, 8), "FlashAttention-2 on A100 and H100: 8 warps of 16 rows, 128 KB of shared memory (with 4 warps of 32 rows it spills 2 KB)"),
+        new(256, null, 80, new TileShape(64, 64, 4), "devices with less than 128 KB per block (sm_86, sm_89: 99 KB), as FlashAttention-2 falls back"),
+    ];
+
     /// <summary>Every row, in <see cref="KernelKind"/> order.</summary>
     public static IReadOnlyList<KernelSpec> All => Table;
 

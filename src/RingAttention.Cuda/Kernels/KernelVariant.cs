@@ -25,8 +25,9 @@ public readonly record struct TileShape(int BlockM, int BlockN, int Warps);
 
 /// <summary>
 /// One compiled form of a kernel: its source, entry point and the -D defines that specialise it (part of the
-/// cache key). Tensor-core variants are built per (storage type, head dim 64/128/192/256, causal); a run-time head
-/// dim that is a multiple of 8 uses the smallest of those at least as large.
+/// cache key). Tensor-core variants are built per (storage type, head dim 64/128/192/256, causal) with the tiles the
+/// device takes (<see cref="KernelSpecs.TensorCoreTiles"/>); a run-time head dim that is a multiple of 8 uses the
+/// smallest of those at least as large.
 /// </summary>
 public sealed record KernelVariant
 {
@@ -76,22 +77,16 @@ public sealed record KernelVariant
     public string Name => Spec.Name(this);
 
     /// <summary>
-    /// The tensor-core variant for a compiled head dim. Tiles follow FlashAttention-2 where registers allow:
-    /// 32 query rows per warp up to head dim 128 (each K/V fragment feeds two MMAs), 16 above; the causal head-dim-128
-    /// variant takes 32-key tiles because its mask code does not fit beside 128×64 accumulators without spills.
+    /// The tensor-core variant for a compiled head dim on <paramref name="device"/>: the tiles of the first row of
+    /// <see cref="KernelSpecs.TensorCoreTiles"/> that serves it.
     /// </summary>
-    public static KernelVariant TensorCore(ElementType type, int headDim, bool causal)
+    public static KernelVariant TensorCore(ElementType type, int headDim, bool causal, DeviceLimits device)
     {
         Guard.That(type is ElementType.Float16 or ElementType.BFloat16, nameof(type), "Float16 or BFloat16", type);
-        var tiles = headDim switch
-        {
-            64 => new TileShape(128, 64, 4),
-            128 => causal ? new TileShape(128, 32, 4) : new TileShape(128, 64, 4),
-            192 => new TileShape(64, 64, 4),
-            256 => new TileShape(64, 64, 4),
-            _ => throw new ArgumentOutOfRangeException(nameof(headDim), $"headDim: expected one of {string.Join(", ", TensorCoreHeadDims)}, actual {headDim}"),
-        };
-        return new KernelVariant(KernelKind.TensorCore, type, headDim, causal, tiles);
+        Guard.That(TensorCoreHeadDims.Contains(headDim), nameof(headDim), $"one of {string.Join(", ", TensorCoreHeadDims)}", headDim);
+        var row = KernelSpecs.TensorCoreTiles.FirstOrDefault(r => r.Serves(headDim, causal, device))
+            ?? throw new NotSupportedException($"no tensor-core tile shape for head dim {headDim} fits {device}");
+        return new KernelVariant(KernelKind.TensorCore, type, headDim, causal, row.Tiles);
     }
 
     /// <summary>The fp32 SIMT variant reading <paramref name="type"/>.</summary>
@@ -113,15 +108,15 @@ public sealed record KernelVariant
     /// <summary>The decode combine kernel.</summary>
     public static KernelVariant DecodeCombine() => new(KernelKind.DecodeCombine, ElementType.Float32, 0, false, default);
 
-    /// <summary>Every variant the backend can launch (the CI compile test builds each for sm_80 and sm_90).</summary>
-    public static IEnumerable<KernelVariant> All()
+    /// <summary>Every variant the backend can launch on <paramref name="device"/> (the CI compile test builds those of each targeted device).</summary>
+    public static IEnumerable<KernelVariant> All(DeviceLimits device)
     {
         foreach (var type in new[] { ElementType.Float16, ElementType.BFloat16 })
         {
             foreach (int headDim in TensorCoreHeadDims)
             {
-                yield return TensorCore(type, headDim, causal: false);
-                yield return TensorCore(type, headDim, causal: true);
+                yield return TensorCore(type, headDim, causal: false, device);
+                yield return TensorCore(type, headDim, causal: true, device);
             }
         }
         foreach (var type in new[] { ElementType.Float32, ElementType.Float16, ElementType.BFloat16 })
@@ -146,14 +141,14 @@ public sealed record KernelVariant
     }
 
     /// <summary>
-    /// The kernel that runs <paramref name="p"/>: the tensor-core kernel when the operands are 16-bit, the head dim a
+    /// The kernel that runs <paramref name="p"/> on <paramref name="device"/>: the tensor-core kernel when the operands are 16-bit, the head dim a
     /// multiple of 8, and every address and stride allows 16-byte loads; otherwise the fp32 kernel, with the reason.
     /// </summary>
-    internal static KernelVariant ForForward(in FlashForwardParams p, out string? whyNotTensorCores)
+    internal static KernelVariant ForForward(in FlashForwardParams p, DeviceLimits device, out string? whyNotTensorCores)
     {
         whyNotTensorCores = TensorCoreObstacle(p);
         return whyNotTensorCores is null
-            ? TensorCore((ElementType)p.ElementType, CompiledHeadDim(p.HeadDim), p.IsCausal != 0)
+            ? TensorCore((ElementType)p.ElementType, CompiledHeadDim(p.HeadDim), p.IsCausal != 0, device)
             : Fp32((ElementType)p.ElementType);
     }
 
