@@ -30,6 +30,9 @@ internal sealed record BackwardSummary(double WallSeconds, double Gflops, string
 
     /// <summary>The line about written gradient files, or why they were not written; null when none were asked for.</summary>
     public string? Written { get; init; }
+
+    /// <summary>Seconds spent on the float64 gradient verification (the slowest process), not part of <see cref="WallSeconds"/>.</summary>
+    public double VerifySeconds { get; init; }
 }
 
 /// <summary>
@@ -100,6 +103,7 @@ internal static class RunBackward
             var reports = RingDriver.Run(ranks.Select((rank, i) => (IRingPass)rank.BeginBackward(gradients[i])).ToArray());
             double wall = host.MaxOverProcesses(Stopwatch.GetElapsedTime(start).TotalSeconds);
 
+            long verifyStart = Stopwatch.GetTimestamp();
             var samples = Verification.SampleRows(options.Batch, run.SequenceLength, run.VerifyRows);
             var queryGrad = Global(host, ranks.Select((rank, i) => CheckQueryRows(options, layout, source, outputGrad, backend, rank, gradients[i], samples))
                 .Aggregate(VerificationResult.None, (a, b) => a.Combine(b)), samples.Count);
@@ -107,6 +111,7 @@ internal static class RunBackward
             var keyGrad = Global(host, keyLocal, samples.Count);
             var valueGrad = Global(host, valueLocal, samples.Count);
 
+            double verifySeconds = host.MaxOverProcesses(Stopwatch.GetElapsedTime(verifyStart).TotalSeconds);
             var verdicts = new[] { queryGrad, keyGrad, valueGrad }.Select(r => Verdict.Of(r, tolerance, options.ElementType)).ToArray();
             bool verified = verdicts.All(v => v.Verified);
             bool passed = verified || verdicts.All(v => !v.Checked);
@@ -122,6 +127,7 @@ internal static class RunBackward
                 queryGrad, keyGrad, valueGrad, verdicts.Max(v => v.OutputTolerance), verified, passed)
             {
                 Written = written,
+                VerifySeconds = verifySeconds,
             };
         }
         finally

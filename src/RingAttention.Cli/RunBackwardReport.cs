@@ -21,6 +21,7 @@ internal static class RunBackwardReport
             Console.WriteLine(backward.Verified
                 ? $"verify    gradients VERIFIED (tolerance {backward.Tolerance:E2})"
                 : $"verify    gradients FAILED (tolerance {backward.Tolerance:E2})");
+            Console.WriteLine($"verify    gradient verification {backward.VerifySeconds:F3} s");
         }
         if (backward.Written is not null)
         {

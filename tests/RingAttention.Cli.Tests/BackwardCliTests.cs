@@ -32,6 +32,7 @@ public sealed class BackwardCliTests : IDisposable
             Assert.True(backward.GetProperty(tensor).GetProperty("MaxAbsError").GetDouble() < 1e-5, tensor);
         }
         Assert.True(backward.GetProperty("MaxBytesSent").GetInt64() > 0);
+        Assert.True(backward.GetProperty("VerifySeconds").GetDouble() > 0);
         Assert.True(backward.GetProperty("Gflops").GetDouble() > 0);
     }
 
@@ -43,6 +44,7 @@ public sealed class BackwardCliTests : IDisposable
         Assert.Contains("backward  ", stdout);
         Assert.Contains("(10·B·N²·H·D/2)", stdout);
         Assert.Contains("verify    gradients VERIFIED", stdout);
+        Assert.Matches(@"verify    gradient verification \d+\.\d{3} s", stdout);
     }
 
     [Fact]

@@ -34,8 +34,8 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
     public const int BlockN = 96;
 
     /// <summary>
-    /// Ragged tiles are padded to a multiple of this: 16 (the in-register transpose and the widest vector) and 6 and 3
-    /// (the register blocks' rows) all divide it.
+    /// Ragged tiles are padded to a multiple of this: 16 (the in-register transpose and the widest vector) and 6 (the
+    /// register blocks' rows on every tier) both divide it.
     /// </summary>
     private const int RowQuantum = 48;
 
@@ -154,8 +154,8 @@ public sealed unsafe class CpuFlashBackwardKernel : IDisposable
         switch (Tier)
         {
             case SimdTier.Vector512: Backward<Simd512, SixRows>(args); break;
-            case SimdTier.Vector256: Backward<Simd256, ThreeRows>(args); break;
-            default: Backward<Simd128, ThreeRows>(args); break;
+            case SimdTier.Vector256: Backward<Simd256, SixRowsTwoVectors>(args); break;
+            default: Backward<Simd128, SixRowsTwoVectors>(args); break;
         }
     }
 
