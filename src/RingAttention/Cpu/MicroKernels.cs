@@ -32,16 +32,6 @@ internal readonly struct SixRowsTwoVectors : IRowBlock
     public static int Vectors => 2;
 }
 
-/// <summary>
-/// 3 rows × 4 vectors: 12 accumulators + 4 B vectors + 1 broadcast = 17, one more than AVX2's 16 registers, so the
-/// JIT keeps an accumulator on the stack; <see cref="SixRowsTwoVectors"/> is the faster 16-register shape.
-/// </summary>
-internal readonly struct ThreeRows : IRowBlock
-{
-    public static int Rows => 3;
-    public static int Vectors => 4;
-}
-
 /// <summary>What a register block starts from: zero (C = A·B) or the existing C rescaled per row (C = C·s + A·B).</summary>
 internal interface IBlockStart
 {
@@ -146,7 +136,6 @@ internal static unsafe class MicroKernels
         where TStart : struct, IBlockStart
     {
         nint w = TV.Width;
-        bool six = TRows.Rows == 6;
         float* c0 = c, c1 = c + ldc, c2 = c + 2 * ldc, c3 = c + 3 * ldc, c4 = c + 4 * ldc, c5 = c + 5 * ldc;
         TV c00 = Start<TV, TStart>(c0, rowScale), c01 = Start<TV, TStart>(c0 + w, rowScale);
         TV c02 = Start<TV, TStart>(c0 + 2 * w, rowScale), c03 = Start<TV, TStart>(c0 + 3 * w, rowScale);
@@ -154,18 +143,12 @@ internal static unsafe class MicroKernels
         TV c12 = Start<TV, TStart>(c1 + 2 * w, rowScale + 1), c13 = Start<TV, TStart>(c1 + 3 * w, rowScale + 1);
         TV c20 = Start<TV, TStart>(c2, rowScale + 2), c21 = Start<TV, TStart>(c2 + w, rowScale + 2);
         TV c22 = Start<TV, TStart>(c2 + 2 * w, rowScale + 2), c23 = Start<TV, TStart>(c2 + 3 * w, rowScale + 2);
-        TV c30 = default, c31 = default, c32 = default, c33 = default;
-        TV c40 = default, c41 = default, c42 = default, c43 = default;
-        TV c50 = default, c51 = default, c52 = default, c53 = default;
-        if (six)
-        {
-            c30 = Start<TV, TStart>(c3, rowScale + 3); c31 = Start<TV, TStart>(c3 + w, rowScale + 3);
-            c32 = Start<TV, TStart>(c3 + 2 * w, rowScale + 3); c33 = Start<TV, TStart>(c3 + 3 * w, rowScale + 3);
-            c40 = Start<TV, TStart>(c4, rowScale + 4); c41 = Start<TV, TStart>(c4 + w, rowScale + 4);
-            c42 = Start<TV, TStart>(c4 + 2 * w, rowScale + 4); c43 = Start<TV, TStart>(c4 + 3 * w, rowScale + 4);
-            c50 = Start<TV, TStart>(c5, rowScale + 5); c51 = Start<TV, TStart>(c5 + w, rowScale + 5);
-            c52 = Start<TV, TStart>(c5 + 2 * w, rowScale + 5); c53 = Start<TV, TStart>(c5 + 3 * w, rowScale + 5);
-        }
+        TV c30 = Start<TV, TStart>(c3, rowScale + 3), c31 = Start<TV, TStart>(c3 + w, rowScale + 3);
+        TV c32 = Start<TV, TStart>(c3 + 2 * w, rowScale + 3), c33 = Start<TV, TStart>(c3 + 3 * w, rowScale + 3);
+        TV c40 = Start<TV, TStart>(c4, rowScale + 4), c41 = Start<TV, TStart>(c4 + w, rowScale + 4);
+        TV c42 = Start<TV, TStart>(c4 + 2 * w, rowScale + 4), c43 = Start<TV, TStart>(c4 + 3 * w, rowScale + 4);
+        TV c50 = Start<TV, TStart>(c5, rowScale + 5), c51 = Start<TV, TStart>(c5 + w, rowScale + 5);
+        TV c52 = Start<TV, TStart>(c5 + 2 * w, rowScale + 5), c53 = Start<TV, TStart>(c5 + 3 * w, rowScale + 5);
         float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
         for (nint kk = 0; kk < k; kk++)
         {
@@ -177,25 +160,19 @@ internal static unsafe class MicroKernels
             c10 = TV.MultiplyAdd(x, b0, c10); c11 = TV.MultiplyAdd(x, b1, c11); c12 = TV.MultiplyAdd(x, b2, c12); c13 = TV.MultiplyAdd(x, b3, c13);
             x = TV.Broadcast(a2[kk]);
             c20 = TV.MultiplyAdd(x, b0, c20); c21 = TV.MultiplyAdd(x, b1, c21); c22 = TV.MultiplyAdd(x, b2, c22); c23 = TV.MultiplyAdd(x, b3, c23);
-            if (six)
-            {
-                x = TV.Broadcast(a3[kk]);
-                c30 = TV.MultiplyAdd(x, b0, c30); c31 = TV.MultiplyAdd(x, b1, c31); c32 = TV.MultiplyAdd(x, b2, c32); c33 = TV.MultiplyAdd(x, b3, c33);
-                x = TV.Broadcast(a4[kk]);
-                c40 = TV.MultiplyAdd(x, b0, c40); c41 = TV.MultiplyAdd(x, b1, c41); c42 = TV.MultiplyAdd(x, b2, c42); c43 = TV.MultiplyAdd(x, b3, c43);
-                x = TV.Broadcast(a5[kk]);
-                c50 = TV.MultiplyAdd(x, b0, c50); c51 = TV.MultiplyAdd(x, b1, c51); c52 = TV.MultiplyAdd(x, b2, c52); c53 = TV.MultiplyAdd(x, b3, c53);
-            }
+            x = TV.Broadcast(a3[kk]);
+            c30 = TV.MultiplyAdd(x, b0, c30); c31 = TV.MultiplyAdd(x, b1, c31); c32 = TV.MultiplyAdd(x, b2, c32); c33 = TV.MultiplyAdd(x, b3, c33);
+            x = TV.Broadcast(a4[kk]);
+            c40 = TV.MultiplyAdd(x, b0, c40); c41 = TV.MultiplyAdd(x, b1, c41); c42 = TV.MultiplyAdd(x, b2, c42); c43 = TV.MultiplyAdd(x, b3, c43);
+            x = TV.Broadcast(a5[kk]);
+            c50 = TV.MultiplyAdd(x, b0, c50); c51 = TV.MultiplyAdd(x, b1, c51); c52 = TV.MultiplyAdd(x, b2, c52); c53 = TV.MultiplyAdd(x, b3, c53);
         }
         TV.Store(c00, ref *c0); TV.Store(c01, ref *(c0 + w)); TV.Store(c02, ref *(c0 + 2 * w)); TV.Store(c03, ref *(c0 + 3 * w));
         TV.Store(c10, ref *c1); TV.Store(c11, ref *(c1 + w)); TV.Store(c12, ref *(c1 + 2 * w)); TV.Store(c13, ref *(c1 + 3 * w));
         TV.Store(c20, ref *c2); TV.Store(c21, ref *(c2 + w)); TV.Store(c22, ref *(c2 + 2 * w)); TV.Store(c23, ref *(c2 + 3 * w));
-        if (six)
-        {
-            TV.Store(c30, ref *c3); TV.Store(c31, ref *(c3 + w)); TV.Store(c32, ref *(c3 + 2 * w)); TV.Store(c33, ref *(c3 + 3 * w));
-            TV.Store(c40, ref *c4); TV.Store(c41, ref *(c4 + w)); TV.Store(c42, ref *(c4 + 2 * w)); TV.Store(c43, ref *(c4 + 3 * w));
-            TV.Store(c50, ref *c5); TV.Store(c51, ref *(c5 + w)); TV.Store(c52, ref *(c5 + 2 * w)); TV.Store(c53, ref *(c5 + 3 * w));
-        }
+        TV.Store(c30, ref *c3); TV.Store(c31, ref *(c3 + w)); TV.Store(c32, ref *(c3 + 2 * w)); TV.Store(c33, ref *(c3 + 3 * w));
+        TV.Store(c40, ref *c4); TV.Store(c41, ref *(c4 + w)); TV.Store(c42, ref *(c4 + 2 * w)); TV.Store(c43, ref *(c4 + 3 * w));
+        TV.Store(c50, ref *c5); TV.Store(c51, ref *(c5 + w)); TV.Store(c52, ref *(c5 + 2 * w)); TV.Store(c53, ref *(c5 + 3 * w));
     }
 
     /// <summary>One register block of 6 rows × 2 vectors (TRows is <see cref="SixRowsTwoVectors"/>).</summary>
@@ -246,15 +223,8 @@ internal static unsafe class MicroKernels
         where TRows : struct, IRowBlock
         where TStart : struct, IBlockStart
     {
-        bool six = TRows.Rows == 6;
         TV c0 = Start<TV, TStart>(c, rowScale), c1 = Start<TV, TStart>(c + ldc, rowScale + 1), c2 = Start<TV, TStart>(c + 2 * ldc, rowScale + 2);
-        TV c3 = default, c4 = default, c5 = default;
-        if (six)
-        {
-            c3 = Start<TV, TStart>(c + 3 * ldc, rowScale + 3);
-            c4 = Start<TV, TStart>(c + 4 * ldc, rowScale + 4);
-            c5 = Start<TV, TStart>(c + 5 * ldc, rowScale + 5);
-        }
+        TV c3 = Start<TV, TStart>(c + 3 * ldc, rowScale + 3), c4 = Start<TV, TStart>(c + 4 * ldc, rowScale + 4), c5 = Start<TV, TStart>(c + 5 * ldc, rowScale + 5);
         float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
         for (nint kk = 0; kk < k; kk++)
         {
@@ -263,21 +233,15 @@ internal static unsafe class MicroKernels
             c0 = TV.MultiplyAdd(TV.Broadcast(a0[kk]), bk, c0);
             c1 = TV.MultiplyAdd(TV.Broadcast(a1[kk]), bk, c1);
             c2 = TV.MultiplyAdd(TV.Broadcast(a2[kk]), bk, c2);
-            if (six)
-            {
-                c3 = TV.MultiplyAdd(TV.Broadcast(a3[kk]), bk, c3);
-                c4 = TV.MultiplyAdd(TV.Broadcast(a4[kk]), bk, c4);
-                c5 = TV.MultiplyAdd(TV.Broadcast(a5[kk]), bk, c5);
-            }
+            c3 = TV.MultiplyAdd(TV.Broadcast(a3[kk]), bk, c3);
+            c4 = TV.MultiplyAdd(TV.Broadcast(a4[kk]), bk, c4);
+            c5 = TV.MultiplyAdd(TV.Broadcast(a5[kk]), bk, c5);
         }
         TV.Store(c0, ref *c);
         TV.Store(c1, ref *(c + ldc));
         TV.Store(c2, ref *(c + 2 * ldc));
-        if (six)
-        {
-            TV.Store(c3, ref *(c + 3 * ldc));
-            TV.Store(c4, ref *(c + 4 * ldc));
-            TV.Store(c5, ref *(c + 5 * ldc));
-        }
+        TV.Store(c3, ref *(c + 3 * ldc));
+        TV.Store(c4, ref *(c + 4 * ldc));
+        TV.Store(c5, ref *(c + 5 * ldc));
     }
 }

@@ -9,12 +9,11 @@ namespace RingAttention.Tests.Cpu;
 /// </summary>
 public sealed unsafe class MicroKernelTests
 {
-    /// <summary>The register blocks: the forward kernel's per tier, and the 3-row block the backward kernel uses below AVX-512.</summary>
+    /// <summary>The register blocks the kernels use: 6×4 on AVX-512, 6×2 on the 16-register tiers.</summary>
     public enum Block
     {
         SixRows,
         SixRowsTwoVectors,
-        ThreeRows,
     }
 
     public static TheoryData<SimdTier, Block, int, int, int> Shapes()
@@ -22,8 +21,8 @@ public sealed unsafe class MicroKernelTests
         var data = new TheoryData<SimdTier, Block, int, int, int>();
         foreach (var (tier, block) in new[]
         {
-            (SimdTier.Vector512, Block.SixRows), (SimdTier.Vector256, Block.SixRowsTwoVectors), (SimdTier.Vector256, Block.ThreeRows),
-            (SimdTier.Vector128, Block.SixRowsTwoVectors), (SimdTier.Vector128, Block.ThreeRows),
+            (SimdTier.Vector512, Block.SixRows), (SimdTier.Vector256, Block.SixRowsTwoVectors),
+            (SimdTier.Vector128, Block.SixRowsTwoVectors),
         })
         {
             int w = (int)tier / 32;
@@ -84,10 +83,8 @@ public sealed unsafe class MicroKernelTests
         switch (tier)
         {
             case SimdTier.Vector512: Run<Simd512, SixRows>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
-            case SimdTier.Vector256 when block == Block.SixRowsTwoVectors: Run<Simd256, SixRowsTwoVectors>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
-            case SimdTier.Vector256: Run<Simd256, ThreeRows>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
-            case SimdTier.Vector128 when block == Block.SixRowsTwoVectors: Run<Simd128, SixRowsTwoVectors>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
-            default: Run<Simd128, ThreeRows>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
+            case SimdTier.Vector256: Run<Simd256, SixRowsTwoVectors>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
+            default: Run<Simd128, SixRowsTwoVectors>(rescale, a, lda, b, ldb, c, ldc, rows, k, n, scale); break;
         }
     }
 
