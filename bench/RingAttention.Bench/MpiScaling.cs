@@ -7,14 +7,17 @@ namespace RingAttention.Bench;
 /// <summary>
 /// Scaling cases as real processes: <c>launch/mpirun.sh -n P ringattn run --transport mpi ... --json</c> (the
 /// wrapper adds --allow-run-as-root as root and --oversubscribe when P exceeds the cores), each rank with
-/// cores/P kernel threads (at least one), verification off; the figures come from rank 0's JSON report.
+/// cores/P kernel threads (at least one), verification off; the figures come from rank 0's JSON report. A backward case
+/// adds --backward and reads the report's Backward object: it gives the slowest process's backward wall time (first post
+/// to last cast; the processes run at once, so this is the backward's critical path), the most one rank waited and the
+/// most one rank sent, but no per-step or per-rank figures.
 /// </summary>
 internal static class MpiScaling
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(15);
 
     /// <summary>The best of <paramref name="repeats"/> launches of one case (by critical path).</summary>
-    public static ScalingRun Run(ScalingCase c, AttentionOptions shape, string mpiexec, int repeats, string dtype)
+    public static ScalingRun Run(ScalingCase c, AttentionOptions shape, string mpiexec, int repeats, string dtype, PassDirection direction)
     {
         string root = Repository.Root;
         string ringattn = Path.Combine(root, "src", "RingAttention.Cli", "bin", "Release", "net10.0", "ringattn");
@@ -31,11 +34,13 @@ internal static class MpiScaling
             "--ranks", c.Ranks.ToString(), "--seq", c.SequenceLength.ToString(), "--heads", options.Heads.ToString(), "--kv-heads", options.EffectiveKvHeads.ToString(),
             "--head-dim", options.HeadDim.ToString(), "--dtype", options.ElementType.ToString(), "--layout", c.LayoutName, "--verify-rows", "0",
             "--threads", threads.ToString(), "--json", .. (c.Causal ? new[] { "--causal" } : []),
+            .. (direction == PassDirection.Backward ? new[] { "--backward" } : []),
         ];
         ScalingRun? best = null;
         for (int i = 0; i < repeats; i++)
         {
-            var run = Parse(Launch(arguments), c, options, threads, cores, dtype);
+            string stdout = Launch(arguments);
+            var run = direction == PassDirection.Backward ? ParseBackward(stdout, c, options, threads, cores, dtype) : Parse(stdout, c, options, threads, cores, dtype);
             if (best is null || run.CriticalPathSeconds < best.CriticalPathSeconds)
             {
                 best = run;
@@ -66,10 +71,30 @@ internal static class MpiScaling
         return stdout.Result;
     }
 
-    private static ScalingRun Parse(string stdout, ScalingCase c, AttentionOptions options, int threads, int cores, string dtype)
+    private static JsonDocument Report(string stdout)
     {
         int begin = stdout.IndexOf('{');
-        using var json = JsonDocument.Parse(begin < 0 ? stdout : stdout[begin..]);
+        return JsonDocument.Parse(begin < 0 ? stdout : stdout[begin..]);
+    }
+
+    /// <summary>A backward case from the report's Backward object (every rank sends the same when P divides N, so P × the most one sent).</summary>
+    private static ScalingRun ParseBackward(string stdout, ScalingCase c, AttentionOptions options, int threads, int cores, string dtype)
+    {
+        using var json = Report(stdout);
+        var backward = json.RootElement.GetProperty("Backward");
+        if (backward.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidOperationException("ringattn run --backward --json reported no Backward object");
+        }
+        double wall = backward.GetProperty("WallSeconds").GetDouble();
+        return new ScalingRun("mpi", c.KindName, PassDirection.Backward.Name(), c.Causal, c.LayoutName, c.Ranks, c.SequenceLength, options.Heads,
+            options.EffectiveKvHeads, options.HeadDim, dtype, threads, c.Ranks > cores, wall, wall, backward.GetProperty("MaxExposedSeconds").GetDouble(),
+            null, null, c.Ranks * backward.GetProperty("MaxBytesSent").GetInt64(), [], double.NaN);
+    }
+
+    private static ScalingRun Parse(string stdout, ScalingCase c, AttentionOptions options, int threads, int cores, string dtype)
+    {
+        using var json = Report(stdout);
         var root = json.RootElement;
         var ranks = root.GetProperty("RankSummaries").EnumerateArray().ToList();
         var steps = ranks.Select(r => (IReadOnlyList<Ring.StepTiming>)r.GetProperty("Steps").EnumerateArray().Select(s => new Ring.StepTiming(

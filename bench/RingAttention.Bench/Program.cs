@@ -147,11 +147,6 @@ static int RunRing(RingOptions options)
 
 static int RunScaling(ScalingOptions options)
 {
-    if (options.Backward)
-    {
-        Console.Error.WriteLine("--backward: the runtime has no backward ring yet (issue 12); scaling measures the forward pass only.");
-        return 2;
-    }
     if (options.Repeats < 1 || options.SequenceLength < 1 || options.TokensPerRank < 1 || options.Ranks.Any(p => p < 1))
     {
         Console.Error.WriteLine($"--repeats, --seq, --tokens-per-rank, --ranks: expected at least 1, actual {options.Repeats}, {options.SequenceLength}, {options.TokensPerRank}, {string.Join(',', options.Ranks)}.");

@@ -1,14 +1,17 @@
 using RingAttention.Cpu;
 using RingAttention.Layouts;
 using RingAttention.Planning;
+using RingAttention.Ring;
 
 namespace RingAttention.Bench;
 
 /// <summary>
 /// Strong scaling (fixed N) and weak scaling (N = tokens per rank × P) for every mask and layout, in emulation and
 /// as real processes under mpiexec; the kernel's throughput at every block size the runs use and the copy bandwidth
-/// are measured with them, and the cost model predicts every run from those constants. Forward only: the runtime
-/// has no backward ring yet; when it has, <see cref="Emulated"/> and <see cref="MpiScaling"/> time it the same way.
+/// are measured with them, and the cost model predicts every run from those constants. With --backward every case is
+/// also timed as a backward pass alone (after an untimed forward gives it O and LSE), because that is what the cost
+/// model's backward predicts: in emulation by the critical path of the ranks' backward step reports, under mpiexec by
+/// <c>ringattn run --backward</c>'s backward wall time; the backward kernel's FLOP/s is measured for the model too.
 /// </summary>
 internal static class ScalingBench
 {
@@ -18,14 +21,15 @@ internal static class ScalingBench
         var shape = new AttentionOptions { Heads = o.Heads, KvHeads = o.KvHeads, HeadDim = o.HeadDim, ElementType = o.ElementType };
         shape.Validate();
         var cases = Cases(o, ranks);
+        var directions = o.Backward ? new[] { PassDirection.Forward, PassDirection.Backward } : [PassDirection.Forward];
         using var backend = new CpuBackend();
-        log($"scaling  {cases.Count} cases × {o.Modes.Count()} mode(s), {Planner.Describe(shape, o.SequenceLength)} (strong N), {o.TokensPerRank} tokens per rank (weak)");
+        log($"scaling  {cases.Count} cases × {o.Modes.Distinct().Count()} mode(s) × {directions.Length} direction(s), {Planner.Describe(shape, o.SequenceLength)} (strong N), {o.TokensPerRank} tokens per rank (weak)");
 
         var blockSizes = cases.Select(c => (c.SequenceLength + c.Ranks - 1) / c.Ranks).Distinct().ToList();
-        var kernel = KernelCalibration.Measure(shape, blockSizes, backend, o.Repeats);
+        var kernel = directions.SelectMany(d => KernelCalibration.Measure(shape, blockSizes, backend, o.Repeats, d)).ToList();
         foreach (var k in kernel)
         {
-            log($"kernel   block {k.BlockRows,7} rows, {(k.Causal ? "masked  " : "unmasked")}: {k.FlopsPerSecond / 1e9,7:F1} GFLOP/s");
+            log($"kernel   {k.Direction.Name(),-8} block {k.BlockRows,7} rows, {(k.Causal ? "masked  " : "unmasked")}: {k.FlopsPerSecond / 1e9,7:F1} GFLOP/s");
         }
         double copy = MemoryCopyLink.MeasureBytesPerSecond();
         log($"copy     {copy / 1e9:F1} GB/s (the emulated ring's link)");
@@ -34,10 +38,12 @@ internal static class ScalingBench
         var runs = new List<ScalingRun>();
         foreach (var mode in o.Modes.Distinct())
         {
-            foreach (var c in cases)
+            foreach (var (c, direction) in cases.SelectMany(c => directions.Select(d => (c, d))))
             {
-                var run = mode == ScalingMode.Emulation ? Emulated(c, shape, backend, o.Repeats, dtype) : MpiScaling.Run(c, shape, o.Mpiexec, o.Repeats, dtype);
-                log($"{run.Mode,-9}{run.Scaling,-7} {(run.Causal ? "causal" : "full"),-6} {run.Layout,-10} P={run.Ranks} N={run.SequenceLength}: critical path {run.CriticalPathSeconds:F3} s " +
+                var run = mode == ScalingMode.Emulation
+                    ? Emulated(c, shape, backend, o.Repeats, dtype, direction)
+                    : MpiScaling.Run(c, shape, o.Mpiexec, o.Repeats, dtype, direction);
+                log($"{run.Mode,-9}{run.Scaling,-7} {run.Direction,-8} {(run.Causal ? "causal" : "full"),-6} {run.Layout,-10} P={run.Ranks} N={run.SequenceLength}: critical path {run.CriticalPathSeconds:F3} s " +
                     $"(wall {run.WallSeconds:F3} s), exposed {run.ExposedSeconds:F3} s{(run.Oversubscribed ? ", oversubscribed" : "")}");
                 runs.Add(run);
             }
@@ -61,18 +67,19 @@ internal static class ScalingBench
          select new ScalingCase(kind, mask == ScalingMask.Causal, layout, p, kind == ScalingKind.Strong ? o.SequenceLength : o.TokensPerRank * p)).ToList();
 
     /// <summary>One case in emulation: the best of <paramref name="repeats"/> passes by critical path.</summary>
-    private static ScalingRun Emulated(ScalingCase c, AttentionOptions shape, CpuBackend backend, int repeats, string dtype)
+    private static ScalingRun Emulated(ScalingCase c, AttentionOptions shape, CpuBackend backend, int repeats, string dtype, PassDirection direction)
     {
         var options = c.Options(shape);
-        using var problem = new RingProblem(options, c.SequenceLength, c.Layout, c.Ranks, backend);
+        using var forward = direction == PassDirection.Forward ? new RingProblem(options, c.SequenceLength, c.Layout, c.Ranks, backend) : null;
+        using var backward = direction == PassDirection.Backward ? new ScalingBackwardProblem(options, c.SequenceLength, c.Layout, c.Ranks, backend) : null;
         ScalingRun? best = null;
         for (int i = 0; i < repeats; i++)
         {
-            var (seconds, _, reports) = problem.Time();
+            var (seconds, reports) = forward is not null ? WallAndReports(forward.Time()) : backward!.Time();
             var (critical, exposed) = CriticalPath.Of(reports.Select(r => r.Steps).ToList());
             if (best is null || critical < best.CriticalPathSeconds)
             {
-                best = new ScalingRun("emulation", c.KindName, "forward", c.Causal, c.LayoutName, c.Ranks, c.SequenceLength, options.Heads,
+                best = new ScalingRun("emulation", c.KindName, direction.Name(), c.Causal, c.LayoutName, c.Ranks, c.SequenceLength, options.Heads,
                     options.EffectiveKvHeads, options.HeadDim, dtype, backend.Threads, false, seconds, critical, exposed,
                     reports.Any(r => r.ExchangeSeconds is not null) ? reports.Sum(r => r.ExchangeSeconds ?? 0) : null,
                     reports.Any(r => r.HiddenSeconds is not null) ? reports.Sum(r => r.HiddenSeconds ?? 0) : null,
@@ -82,13 +89,16 @@ internal static class ScalingBench
         return best!;
     }
 
+    private static (double Seconds, RankReport[] Reports) WallAndReports((double Seconds, double CpuSeconds, RankReport[] Reports) timed) =>
+        (timed.Seconds, timed.Reports);
+
     /// <summary>
     /// Strong: t(P = 1) / (P·t(P)). Weak: the P = 1 run's rate applied to the larger problem, t(1)·(N/N₁)², over P·t(P)
     /// (one device doing N ∝ P tokens does P² times the work). All on the critical path.
     /// </summary>
     private static List<ScalingRun> WithEfficiency(List<ScalingRun> runs) => runs.Select(run =>
     {
-        var baseline = runs.FirstOrDefault(b => b.Mode == run.Mode && b.Scaling == run.Scaling && b.Causal == run.Causal && b.Ranks == 1);
+        var baseline = runs.FirstOrDefault(b => b.Mode == run.Mode && b.Scaling == run.Scaling && b.Direction == run.Direction && b.Causal == run.Causal && b.Ranks == 1);
         if (baseline is null)
         {
             return run;

@@ -97,7 +97,7 @@ internal sealed class ScalingOptions
     [Option("repeats", Default = 3, HelpText = "Timed runs per case, in rounds over all cases (the best is reported).")]
     public int Repeats { get; set; }
 
-    /// <summary>Backward scaling (not available yet).</summary>
-    [Option("backward", Default = false, HelpText = "Backward scaling: refused until the runtime has a backward ring (issue 12).")]
+    /// <summary>Also time every case's backward pass (alone, as the cost model predicts it).</summary>
+    [Option("backward", Default = false, HelpText = "Also time every case's backward pass alone (dQ, dK, dV after an untimed forward; mpi: ringattn run --backward), next to the forward rows, with the backward kernel's FLOP/s measured for the model's prediction.")]
     public bool Backward { get; set; }
 }

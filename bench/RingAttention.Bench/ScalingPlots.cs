@@ -3,7 +3,11 @@ using ScottPlot;
 
 namespace RingAttention.Bench;
 
-/// <summary>The scaling plots: time and efficiency against P (measured, with the model dotted), exchange exposed vs hidden, and per-rank work by layout.</summary>
+/// <summary>
+/// The scaling plots: time and efficiency against P (measured, with the model dotted), exchange exposed vs hidden, and
+/// per-rank work by layout (forward runs: mpi backward runs report no per-rank figures). Backward runs are series of
+/// their own, labelled "backward".
+/// </summary>
 internal static class ScalingPlots
 {
     private static readonly IPalette Palette = new ScottPlot.Palettes.Category10();
@@ -33,14 +37,17 @@ internal static class ScalingPlots
         return name;
     }
 
-    private static IEnumerable<IGrouping<(string Mode, bool Causal, string Layout), ScalingRun>> Series(IEnumerable<ScalingRun> runs) =>
-        runs.Where(r => r.Ranks > 1).GroupBy(r => (r.Mode, r.Causal, r.Layout));
+    private static IEnumerable<IGrouping<(string Mode, string Direction, bool Causal, string Layout), ScalingRun>> Series(IEnumerable<ScalingRun> runs) =>
+        runs.Where(r => r.Ranks > 1).GroupBy(r => (r.Mode, r.Direction, r.Causal, r.Layout));
 
-    private static string Label((string Mode, bool Causal, string Layout) key) => $"{key.Mode}, {(key.Causal ? "causal" : "full")}, {key.Layout}";
+    private static string Label((string Mode, string Direction, bool Causal, string Layout) key) =>
+        $"{key.Mode}, {(key.Direction == "backward" ? "backward, " : "")}{(key.Causal ? "causal" : "full")}, {key.Layout}";
 
     /// <summary>P = 1's run heads every layout's series (it is the same run for all).</summary>
-    private static List<ScalingRun> WithBaseline(IEnumerable<ScalingRun> series, List<ScalingRun> all, string scaling, (string Mode, bool Causal, string Layout) key) =>
-        all.Where(r => r.Scaling == scaling && r.Mode == key.Mode && r.Causal == key.Causal && r.Ranks == 1).Concat(series).OrderBy(r => r.Ranks).ToList();
+    private static List<ScalingRun> WithBaseline(IEnumerable<ScalingRun> series, List<ScalingRun> all, string scaling,
+        (string Mode, string Direction, bool Causal, string Layout) key) =>
+        all.Where(r => r.Scaling == scaling && r.Mode == key.Mode && r.Direction == key.Direction && r.Causal == key.Causal && r.Ranks == 1)
+            .Concat(series).OrderBy(r => r.Ranks).ToList();
 
     private static Plot TimePlot(List<ScalingRun> strong)
     {
@@ -95,11 +102,11 @@ internal static class ScalingPlots
     private static Plot ExchangePlot(List<ScalingRun> runs)
     {
         var plot = new Plot();
-        var keys = runs.Where(r => r.Ranks > 1).Select(r => (r.Scaling, r.Mode, r.Causal, r.Layout, r.Ranks)).Distinct().ToList();
+        var keys = runs.Where(r => r.Ranks > 1).Select(r => (r.Scaling, r.Mode, r.Direction, r.Causal, r.Layout, r.Ranks)).Distinct().ToList();
         var bars = new List<Bar>();
         for (int i = 0; i < keys.Count; i++)
         {
-            var r = runs.First(x => (x.Scaling, x.Mode, x.Causal, x.Layout, x.Ranks) == keys[i]);
+            var r = runs.First(x => (x.Scaling, x.Mode, x.Direction, x.Causal, x.Layout, x.Ranks) == keys[i]);
             bars.Add(new Bar { Position = i, ValueBase = 0, Value = 1e3 * r.ExposedSeconds, FillColor = Palette.GetColor(3) });
             bars.Add(new Bar { Position = i, ValueBase = 1e3 * r.ExposedSeconds, Value = 1e3 * (r.ExposedSeconds + (r.HiddenSeconds ?? 0) / r.Ranks), FillColor = Palette.GetColor(2) });
         }
@@ -107,12 +114,12 @@ internal static class ScalingPlots
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = "exposed (critical path)", FillColor = Palette.GetColor(3) });
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = "hidden behind compute (mean per rank, observed by MPI)", FillColor = Palette.GetColor(2) });
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(Enumerable.Range(0, keys.Count).Select(i => (double)i).ToArray(),
-            keys.Select(k => $"{k.Scaling[0]} {k.Mode[..3]} {(k.Causal ? "c" : "f")} {k.Layout[..3]} P{k.Ranks}").ToArray());
+            keys.Select(k => $"{k.Scaling[0]} {k.Mode[..3]} {k.Direction[..3]} {(k.Causal ? "c" : "f")} {k.Layout[..3]} P{k.Ranks}").ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = -90;
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
         plot.Axes.Bottom.MinimumSize = 120;
         plot.YLabel("exchange time, ms");
-        plot.Title("Exchange: exposed vs hidden (s/w = strong/weak, emu/mpi, c/f = causal/full)");
+        plot.Title("Exchange: exposed vs hidden (s/w = strong/weak, emu/mpi, for/bac = forward/backward, c/f = causal/full)");
         plot.ShowLegend(Alignment.UpperLeft);
         return plot;
     }
@@ -121,7 +128,7 @@ internal static class ScalingPlots
     {
         var plot = new Plot();
         int largest = strong.Max(r => r.Ranks);
-        var runs = strong.Where(r => r.Ranks == largest && r.Causal).GroupBy(r => r.Layout).Select(g => g.OrderBy(r => r.Mode == "emulation" ? 0 : 1).First()).ToList();
+        var runs = strong.Where(r => r.Ranks == largest && r.Causal && r.Direction == "forward").GroupBy(r => r.Layout).Select(g => g.OrderBy(r => r.Mode == "emulation" ? 0 : 1).First()).ToList();
         var bars = new List<Bar>();
         for (int l = 0; l < runs.Count; l++)
         {

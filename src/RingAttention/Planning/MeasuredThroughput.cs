@@ -3,7 +3,8 @@ namespace RingAttention.Planning;
 /// <summary>
 /// Kernel throughput looked up in measurements: the same storage type (else any), the nearest head dimension, the
 /// same mask, and the measured block size nearest the call's on a log scale (no interpolation, no extrapolation).
-/// The backward has never been measured here, so it is modelled at the forward's FLOP/s (labelled so).
+/// Measurements of the requested direction are preferred; a backward asked of forward-only measurements is modelled
+/// at the forward's FLOP/s (the bench's scaling mode measures the backward kernel when it times backward runs).
 /// </summary>
 public sealed class MeasuredThroughput : IKernelThroughput
 {
@@ -31,10 +32,14 @@ public sealed class MeasuredThroughput : IKernelThroughput
     /// <inheritdoc />
     public double FlopsPerSecond(ElementType type, int headDim, bool masked, long blockRows, PassDirection direction)
     {
-        var candidates = _measurements.Where(m => m.Type == type).ToArray();
+        var candidates = _measurements.Where(m => m.Direction == direction).ToArray();
         if (candidates.Length == 0)
         {
             candidates = _measurements;
+        }
+        if (candidates.Any(m => m.Type == type))
+        {
+            candidates = candidates.Where(m => m.Type == type).ToArray();
         }
         int nearestDim = candidates.MinBy(m => Math.Abs(m.HeadDim - headDim)).HeadDim;
         candidates = candidates.Where(m => m.HeadDim == nearestDim).ToArray();

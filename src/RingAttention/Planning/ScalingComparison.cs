@@ -6,7 +6,8 @@ namespace RingAttention.Planning;
 /// <summary>
 /// The model against a measured scaling run: each run's critical path predicted from the run's own measured
 /// constants (kernel FLOP/s by block size and mask; copy bandwidth for emulation, MPI bandwidth and cores shared by
-/// P processes for MPI), and the error measured / predicted − 1.
+/// P processes for MPI), in the run's direction (a backward run against the backward kernel's measured FLOP/s and the
+/// backward's bytes: K, V and the travelling fp32 dK, dV), and the error measured / predicted − 1.
 /// </summary>
 public static class ScalingComparison
 {
@@ -25,7 +26,8 @@ public static class ScalingComparison
             var device = new DeviceSpec("cpu", file.Machine, double.MaxValue, mpi ? new SharedThroughput(machine, run.Ranks) : machine, null, "not used");
             var link = mpi ? new LinkSpec("mpi", "MPI", file.MpiBytesPerSecond!.Value, 0, Provenance.Measured, "measured") : copy;
             var kind = Enum.Parse<LayoutKind>(run.Layout, ignoreCase: true);
-            var prediction = new CostModel(device, link).Predict(run.Options(), run.SequenceLength, kind, run.Ranks, PassDirection.Forward);
+            var direction = run.Direction == PassDirection.Backward.Name() ? PassDirection.Backward : PassDirection.Forward;
+            var prediction = new CostModel(device, link).Predict(run.Options(), run.SequenceLength, kind, run.Ranks, direction);
             return run with { PredictedSeconds = prediction.PassSeconds };
         }).ToList();
     }

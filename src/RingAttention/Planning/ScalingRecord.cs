@@ -6,7 +6,8 @@ namespace RingAttention.Planning;
 /// <param name="Mode">"emulation" (P virtual ranks in one process, one after another on all cores: the critical path is
 /// what P devices as fast as this machine would take) or "mpi" (P processes sharing this machine's cores).</param>
 /// <param name="Scaling">"strong" (fixed N) or "weak" (N ∝ P).</param>
-/// <param name="Direction">"forward" (the backward has no ring yet).</param>
+/// <param name="Direction">"forward", or "backward": the backward pass alone (dQ, dK, dV from dO and the forward's O and
+/// LSE; the forward that precedes it is not timed), which is what the cost model's backward predicts.</param>
 /// <param name="Causal">Causal mask.</param>
 /// <param name="Layout">Layout name.</param>
 /// <param name="Ranks">P.</param>
@@ -18,12 +19,14 @@ namespace RingAttention.Planning;
 /// <param name="ThreadsPerRank">Kernel threads each rank used.</param>
 /// <param name="Oversubscribed">More processes than cores (mpi only): figures then measure time sharing too.</param>
 /// <param name="WallSeconds">Wall time of the pass (emulation: all ranks one after another).</param>
-/// <param name="CriticalPathSeconds">Σ over steps of the slowest rank's compute + exposed wait.</param>
-/// <param name="ExposedSeconds">Critical path minus Σ over steps of the slowest rank's compute.</param>
+/// <param name="CriticalPathSeconds">Σ over steps of the slowest rank's compute + exposed wait (backward under mpi: the
+/// slowest process's backward wall time, first post to last cast, as <c>ringattn run --backward</c> reports no steps).</param>
+/// <param name="ExposedSeconds">Critical path minus Σ over steps of the slowest rank's compute (backward under mpi: the most
+/// exchange time one rank waited).</param>
 /// <param name="ExchangeSeconds">Σ over ranks of exchange time post to completion, when the transport observes it.</param>
 /// <param name="HiddenSeconds">Σ over ranks of exchange time hidden behind compute, when observed.</param>
-/// <param name="BytesSent">Bytes all ranks sent.</param>
-/// <param name="RankComputeSeconds">Each rank's total compute (the layout's work balance).</param>
+/// <param name="BytesSent">Bytes all ranks sent (backward under mpi: P × the most one rank sent).</param>
+/// <param name="RankComputeSeconds">Each rank's total compute (the layout's work balance); empty for backward mpi runs.</param>
 /// <param name="Efficiency">Strong: t(P = 1) / (P·t(P)); weak: (FLOPs(N) at the P = 1 rate) / (P·t(P)); on the critical path.</param>
 public sealed record ScalingRun(
     string Mode, string Scaling, string Direction, bool Causal, string Layout, int Ranks, int SequenceLength, int Heads, int KvHeads, int HeadDim,
