@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using RingAttention.Cpu;
 using RingAttention.Kernels;
 
@@ -91,59 +90,20 @@ public sealed class NonFinitePropagationTests
     private static (float[] O, float[] Lse) Run(IAttentionBackend backend, ElementType type, Poisoned poisoned)
     {
         var options = new AttentionOptions { Batch = 1, Heads = Heads, KvHeads = 1, HeadDim = HeadDim, Causal = true, ElementType = type };
-        int elementBytes = type == ElementType.Float32 ? 4 : 2;
         var random = new Random(9);
         byte[] Tensor(int width, int nanRow)
         {
-            var values = Enumerable.Range(0, Rows * width).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+            var values = ForwardCalls.RandomValues(random, Rows * width);
             if (nanRow >= 0)
             {
                 // Only head 0's part of a query row (a K/V row is one head wide here).
                 values.AsSpan(nanRow * width, HeadDim).Fill(float.NaN);
             }
-            return type == ElementType.Float32
-                ? MemoryMarshal.AsBytes(values.AsSpan()).ToArray()
-                : MemoryMarshal.AsBytes(values.Select(ToBfloat16).ToArray().AsSpan()).ToArray();
+            return ForwardCalls.Stored(values, type);
         }
         byte[] q = Tensor(Heads * HeadDim, poisoned == Poisoned.Query ? NanQueryRow : -1);
         byte[] k = Tensor(HeadDim, poisoned == Poisoned.Key ? NanKeyRow : -1);
         byte[] v = Tensor(HeadDim, poisoned == Poisoned.Value ? NanValueRow : -1);
-        long stats = Heads * Rows, outputs = (long)Rows * Heads * HeadDim;
-        using var qBuffer = backend.Allocate(q.Length);
-        using var kBuffer = backend.Allocate(k.Length);
-        using var vBuffer = backend.Allocate(v.Length);
-        using var oAccum = backend.Allocate(outputs * 4);
-        using var rowMax = backend.Allocate(stats * 4);
-        using var rowSum = backend.Allocate(stats * 4);
-        using var o = backend.Allocate(outputs * elementBytes);
-        using var lse = backend.Allocate(stats * 4);
-        backend.Upload(q, qBuffer);
-        backend.Upload(k, kBuffer);
-        backend.Upload(v, vBuffer);
-        backend.Fill(oAccum, 0, outputs, 0f);
-        backend.Fill(rowMax, 0, stats, float.NegativeInfinity);
-        backend.Fill(rowSum, 0, stats, 0f);
-        backend.Forward(FlashForwardParams.ForContiguousTensors(options, Rows, Rows, qBuffer.Address, kBuffer.Address, vBuffer.Address,
-            oAccum.Address, rowMax.Address, rowSum.Address));
-        backend.FinishRows(new FlashFinalizeParams
-        {
-            OAccum = oAccum.Address, RowMax = rowMax.Address, RowSum = rowSum.Address, O = o.Address, Lse = lse.Address,
-            Batch = 1, Heads = Heads, HeadDim = HeadDim, SeqLenQ = Rows, ElementType = (int)type,
-        });
-        backend.Synchronize();
-        var oBytes = new byte[outputs * elementBytes];
-        var lseBytes = new byte[stats * 4];
-        backend.Download(o, 0, oBytes);
-        backend.Download(lse, 0, lseBytes);
-        float[] oValues = type == ElementType.Float32
-            ? MemoryMarshal.Cast<byte, float>(oBytes).ToArray()
-            : MemoryMarshal.Cast<byte, ushort>(oBytes).ToArray().Select(b => BitConverter.Int32BitsToSingle(b << 16)).ToArray();
-        return (oValues, MemoryMarshal.Cast<byte, float>(lseBytes).ToArray());
-    }
-
-    private static ushort ToBfloat16(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        return (ushort)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+        return ForwardCalls.Run(backend, options, Rows, q, k, v, [new ForwardCalls.Call(0, Rows, 0)]);
     }
 }

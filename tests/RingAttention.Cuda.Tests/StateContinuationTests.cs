@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using RingAttention.Cpu;
 using RingAttention.Kernels;
 
@@ -42,57 +41,10 @@ public sealed class StateContinuationTests
     private static (float[] O, float[] Lse) Run(IAttentionBackend backend, ElementType type, bool causal, (int First, int Count)[] calls)
     {
         var options = new AttentionOptions { Batch = 1, Heads = Heads, KvHeads = 1, HeadDim = HeadDim, Causal = causal, ElementType = type };
-        int elementBytes = type == ElementType.Float32 ? 4 : 2;
         var random = new Random(11);
-        byte[] Tensor(int rows, int width)
-        {
-            var values = Enumerable.Range(0, rows * width).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
-            return type == ElementType.Float32
-                ? MemoryMarshal.AsBytes(values.AsSpan()).ToArray()
-                : MemoryMarshal.AsBytes(values.Select(ToBfloat16).ToArray().AsSpan()).ToArray();
-        }
-        byte[] q = Tensor(Rows, Heads * HeadDim), k = Tensor(Keys, HeadDim), v = Tensor(Keys, HeadDim);
-        long stats = Heads * Rows, outputs = (long)Rows * Heads * HeadDim;
-        using var qBuffer = backend.Allocate(q.Length);
-        using var kBuffer = backend.Allocate(k.Length);
-        using var vBuffer = backend.Allocate(v.Length);
-        using var oAccum = backend.Allocate(outputs * 4);
-        using var rowMax = backend.Allocate(stats * 4);
-        using var rowSum = backend.Allocate(stats * 4);
-        using var o = backend.Allocate(outputs * elementBytes);
-        using var lse = backend.Allocate(stats * 4);
-        backend.Upload(q, qBuffer);
-        backend.Upload(k, kBuffer);
-        backend.Upload(v, vBuffer);
-        backend.Fill(oAccum, 0, outputs, 0f);
-        backend.Fill(rowMax, 0, stats, float.NegativeInfinity);
-        backend.Fill(rowSum, 0, stats, 0f);
-        foreach (var (first, count) in calls)
-        {
-            nint offset = (nint)first * HeadDim * elementBytes;
-            var forward = FlashForwardParams.ForContiguousTensors(options, Rows, count, qBuffer.Address, kBuffer.Address + offset,
-                vBuffer.Address + offset, oAccum.Address, rowMax.Address, rowSum.Address) with { KPosStart = first };
-            backend.Forward(forward);
-        }
-        backend.FinishRows(new FlashFinalizeParams
-        {
-            OAccum = oAccum.Address, RowMax = rowMax.Address, RowSum = rowSum.Address, O = o.Address, Lse = lse.Address,
-            Batch = 1, Heads = Heads, HeadDim = HeadDim, SeqLenQ = Rows, ElementType = (int)type,
-        });
-        backend.Synchronize();
-        var oBytes = new byte[outputs * elementBytes];
-        var lseBytes = new byte[stats * 4];
-        backend.Download(o, 0, oBytes);
-        backend.Download(lse, 0, lseBytes);
-        float[] oValues = type == ElementType.Float32
-            ? MemoryMarshal.Cast<byte, float>(oBytes).ToArray()
-            : MemoryMarshal.Cast<byte, ushort>(oBytes).ToArray().Select(b => BitConverter.Int32BitsToSingle(b << 16)).ToArray();
-        return (oValues, MemoryMarshal.Cast<byte, float>(lseBytes).ToArray());
-    }
-
-    private static ushort ToBfloat16(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        return (ushort)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+        byte[] q = ForwardCalls.Stored(ForwardCalls.RandomValues(random, Rows * Heads * HeadDim), type);
+        byte[] k = ForwardCalls.Stored(ForwardCalls.RandomValues(random, Keys * HeadDim), type);
+        byte[] v = ForwardCalls.Stored(ForwardCalls.RandomValues(random, Keys * HeadDim), type);
+        return ForwardCalls.Run(backend, options, Rows, q, k, v, calls.Select(c => new ForwardCalls.Call(c.First, c.Count, c.First)));
     }
 }
